@@ -1,0 +1,142 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Strict settings for every first-party target (STYLE.md, habit 10).
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let nio: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+]
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
+let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let testing: [Target.Dependency] = ["TestSupport"]
+
+/// An area module: its models, validation, SQL, service and JSON-RPC methods.
+func area(_ name: String, _ extra: [Target.Dependency] = []) -> Target {
+    .target(
+        name: name,
+        dependencies: ["ForecourtCore", "Postgres", "Storage", "RPC", "FieldCrypto", logging] + extra,
+        swiftSettings: strict
+    )
+}
+
+let package = Package(
+    name: "forecourt",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "forecourt", targets: ["forecourt"]),
+        .executable(name: "forecourt-bench", targets: ["ForecourtBench"]),
+        .library(name: "ForecourtClient", targets: ["ForecourtClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+    ],
+    targets: [
+        // C stays in its box: only Postgres imports CLibPQ.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .target(
+            name: "Postgres",
+            dependencies: ["CLibPQ", logging, metrics, crypto] + nio,
+            swiftSettings: strict
+        ),
+        .target(name: "FieldCrypto", dependencies: [crypto], swiftSettings: strict),
+        .target(name: "ForecourtCore", swiftSettings: strict),
+        .target(name: "RPC", dependencies: ["ForecourtCore", logging, metrics], swiftSettings: strict),
+        .target(
+            name: "Storage",
+            dependencies: ["ForecourtCore", "Postgres", "FieldCrypto", logging],
+            swiftSettings: strict
+        ),
+        area("Audit"),
+        area("Identity", [crypto]),
+        area("Dealers", ["Audit"]),
+        area("Notifications", ["Audit"]),
+        area("Customers", ["Audit"]),
+        area("Orders", ["Audit", "Customers", "Dealers", "Notifications"]),
+        area("Events", ["Orders"]),
+        .target(
+            name: "Server",
+            dependencies: [
+                "RPC", "ForecourtCore", logging, metrics,
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ] + nio,
+            swiftSettings: strict
+        ),
+        .target(
+            name: "ForecourtClient",
+            dependencies: ["RPC", .product(name: "NIOSSL", package: "swift-nio-ssl")] + nio,
+            swiftSettings: strict
+        ),
+        .target(
+            name: "ForecourtApp",
+            dependencies: [
+                "Postgres", "FieldCrypto", "ForecourtCore", "RPC", "Storage", "Server", "ForecourtClient",
+                "Audit", "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications",
+                logging, metrics, crypto,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ] + nio,
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "forecourt", dependencies: ["ForecourtApp"], swiftSettings: strict),
+        .executableTarget(
+            name: "ForecourtBench",
+            dependencies: [
+                "ForecourtApp", "ForecourtClient", "Postgres", "FieldCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Tests. TestSupport holds the scoped helpers over the real PostgreSQL that scripts/test starts.
+        .target(
+            name: "TestSupport",
+            dependencies: ["Postgres", "ForecourtApp", "ForecourtClient", "ForecourtCore", "RPC", logging],
+            path: "Tests/TestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres"] + testing, swiftSettings: strict),
+        .testTarget(name: "FieldCryptoTests", dependencies: ["FieldCrypto"], swiftSettings: strict),
+        .testTarget(name: "ForecourtCoreTests", dependencies: ["ForecourtCore"], swiftSettings: strict),
+        .testTarget(
+            name: "RPCTests",
+            dependencies: ["RPC", "ForecourtCore"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: ["Server", "RPC", "ForecourtCore", .product(name: "NIOEmbedded", package: "swift-nio")] + nio,
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "ForecourtApp", "ForecourtClient", "Postgres", "Storage", "FieldCrypto", "ForecourtCore", "RPC",
+                "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications", "Audit",
+            ] + testing,
+            swiftSettings: strict
+        ),
+    ]
+)

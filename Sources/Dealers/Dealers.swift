@@ -1,0 +1,1 @@
+// Dealers module.

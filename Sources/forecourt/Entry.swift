@@ -1,0 +1,8 @@
+import ForecourtApp
+
+@main
+enum Entry {
+    static func main() async {
+        await ForecourtCommand.main()
+    }
+}
