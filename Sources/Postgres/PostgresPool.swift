@@ -1,0 +1,274 @@
+import Logging
+import Metrics
+import NIOPosix
+import Synchronization
+
+/// A bounded pool of libpq connections, each used from a thread of its own `NIOThreadPool`.
+///
+/// `transaction` checks a connection out, runs the whole synchronous body on a pool thread
+/// (one hop off the caller's executor per transaction), and puts it back. When every
+/// connection is busy, callers wait in line up to `acquireTimeout`. A connection that broke
+/// is closed and replaced by a fresh one for the next caller.
+public final class PostgresPool: Sendable {
+    public struct Configuration: Sendable {
+        /// A libpq connection string or URI.
+        public var connectionString: String
+        /// The most connections open at once.
+        public var maximumConnections: Int
+        /// How long a caller waits for a free connection before `poolTimeout`.
+        public var acquireTimeout: Duration
+        /// Statements run once on every new connection (`SET ROLE forecourt_app`, timeouts).
+        public var connectionSetup: [String]
+
+        public init(
+            connectionString: String,
+            maximumConnections: Int = 10,
+            acquireTimeout: Duration = .seconds(5),
+            connectionSetup: [String] = []
+        ) {
+            self.connectionString = connectionString
+            self.maximumConnections = maximumConnections
+            self.acquireTimeout = acquireTimeout
+            self.connectionSetup = connectionSetup
+        }
+    }
+
+    private enum Grant {
+        case connection(PostgresConnection)
+        /// A slot was freed: the waiter opens a connection of its own.
+        case slot
+    }
+
+    private struct Waiter {
+        let id: Int
+        let continuation: CheckedContinuation<Grant, any Error>
+    }
+
+    private struct State {
+        var idle: [PostgresConnection] = []
+        /// Connections open or being opened.
+        var open = 0
+        var waiters: [Waiter] = []
+        var nextWaiterID = 0
+        var closed = false
+    }
+
+    public let configuration: Configuration
+    private let state = Mutex(State())
+    private let threads: NIOThreadPool
+    private let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger = Logger(label: "forecourt.postgres")) {
+        precondition(configuration.maximumConnections > 0)
+        self.configuration = configuration
+        self.logger = logger
+        self.threads = NIOThreadPool(numberOfThreads: configuration.maximumConnections)
+        threads.start()
+    }
+
+    /// Closes every connection; later calls fail with `poolClosed`.
+    public func shutdown() async {
+        let (idle, waiters) = state.withLock { state in
+            state.closed = true
+            defer {
+                state.idle = []
+                state.waiters = []
+            }
+            return (state.idle, state.waiters)
+        }
+        for waiter in waiters { waiter.continuation.resume(throwing: PostgresError(.poolClosed)) }
+        for connection in idle { connection.close() }
+        try? await threads.shutdownGracefully()
+    }
+
+    /// Runs `body` with a connection on a pool thread. The connection returns to the pool
+    /// afterwards, or is discarded if it broke or was left inside a transaction.
+    public func withConnection<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    ) async throws -> T {
+        let grant = try await acquire()
+        return try await threads.runIfActive { [self] in
+            let connection: PostgresConnection
+            switch grant {
+            case .connection(let existing):
+                connection = existing
+            case .slot:
+                do {
+                    connection = try openConnection()
+                } catch {
+                    release(nil)
+                    throw error
+                }
+            }
+            do {
+                let value = try body(connection)
+                release(connection)
+                return value
+            } catch {
+                release(connection)
+                if let error = error as? PostgresError, error.kind == .connectionLost {
+                    discardIdle()
+                }
+                throw error
+            }
+        }
+    }
+
+    /// Runs `body` in a transaction whose settings (`set_config(name, value, true)`) are made
+    /// first, for row-level security. Any error thrown rolls back; success commits.
+    ///
+    /// A connection lost while COMMIT was in flight is `commitOutcomeUnknown`; lost before,
+    /// `connectionLost` (nothing was committed).
+    public func transaction<T: Sendable>(
+        settings: [(String, String)] = [],
+        readOnly: Bool = false,
+        _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    ) async throws -> T {
+        let names = settings.map(\.0)
+        let values = settings.map(\.1)
+        return try await withConnection { connection in
+            try connection.execute(unsafeSQL: readOnly ? "BEGIN READ ONLY" : "BEGIN")
+            let value: T
+            do {
+                if !names.isEmpty {
+                    try connection.query(
+                        "SELECT set_config(name, value, true) FROM unnest(\(names)::text[], \(values)::text[]) AS s(name, value)"
+                    )
+                }
+                value = try body(connection)
+            } catch {
+                if !connection.isBroken { try? connection.execute(unsafeSQL: "ROLLBACK") }
+                throw error
+            }
+            do {
+                try connection.execute(unsafeSQL: "COMMIT")
+            } catch let error as PostgresError where error.kind == .connectionLost {
+                throw PostgresError(.commitOutcomeUnknown, sqlState: error.sqlState)
+            }
+            return value
+        }
+    }
+
+    /// Usage, for metrics and tests.
+    public var statistics: (open: Int, idle: Int, waiting: Int) {
+        state.withLock { ($0.open, $0.idle.count, $0.waiters.count) }
+    }
+
+    // MARK: - Checkout
+
+    private func acquire() async throws -> Grant {
+        enum Decision {
+            case grant(Grant)
+            case wait
+            case closed
+        }
+        let decision = state.withLock { state -> Decision in
+            if state.closed { return .closed }
+            if let connection = state.idle.popLast() { return .grant(.connection(connection)) }
+            if state.open < configuration.maximumConnections {
+                state.open += 1
+                return .grant(.slot)
+            }
+            return .wait
+        }
+        switch decision {
+        case .grant(let grant): return grant
+        case .closed: throw PostgresError(.poolClosed)
+        case .wait: return try await waitForConnection()
+        }
+    }
+
+    private func waitForConnection() async throws -> Grant {
+        let id = state.withLock { state -> Int in
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        Counter(label: "forecourt_db_pool_waits_total").increment()
+        let timeout = configuration.acquireTimeout
+        // The timer starts only once the waiter is in line, so it can never miss it.
+        let timer = Mutex<Task<Void, any Error>?>(nil)
+        defer { timer.withLock { $0?.cancel() } }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let enqueued = state.withLock { state -> Bool in
+                    guard !state.closed else { return false }
+                    state.waiters.append(Waiter(id: id, continuation: continuation))
+                    return true
+                }
+                guard enqueued else {
+                    continuation.resume(throwing: PostgresError(.poolClosed))
+                    return
+                }
+                let task = Task { [self] in
+                    try await Task.sleep(for: timeout)
+                    cancelWaiter(id, with: PostgresError(.poolTimeout))
+                }
+                timer.withLock { $0 = task }
+            }
+        } onCancel: {
+            cancelWaiter(id, with: CancellationError())
+        }
+    }
+
+    private func cancelWaiter(_ id: Int, with error: any Error) {
+        let waiter = state.withLock { state -> Waiter? in
+            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.waiters.remove(at: index)
+        }
+        waiter?.continuation.resume(throwing: error)
+    }
+
+    /// Returns a connection (nil: a slot whose connection could not be opened or was dropped).
+    private func release(_ connection: PostgresConnection?) {
+        var keep = connection
+        if let connection, !connection.isUsable {
+            connection.close()
+            keep = nil
+        }
+        let waiter = state.withLock { state -> (Waiter, Grant)? in
+            if state.closed {
+                state.open -= 1
+                return nil
+            }
+            if !state.waiters.isEmpty {
+                let waiter = state.waiters.removeFirst()
+                return (waiter, keep.map(Grant.connection) ?? .slot)
+            }
+            if let keep {
+                state.idle.append(keep)
+            } else {
+                state.open -= 1
+            }
+            return nil
+        }
+        if let (waiter, grant) = waiter {
+            waiter.continuation.resume(returning: grant)
+        } else if state.withLock({ $0.closed }) {
+            keep?.close()
+        }
+    }
+
+    /// After a lost connection, the idle ones are likely dead too (a database restart):
+    /// close them so the next callers open fresh ones instead of failing one by one.
+    private func discardIdle() {
+        let idle = state.withLock { state -> [PostgresConnection] in
+            defer {
+                state.open -= state.idle.count
+                state.idle = []
+            }
+            return state.idle
+        }
+        if !idle.isEmpty {
+            logger.info("discarding idle database connections after a lost connection", metadata: ["db.count": "\(idle.count)"])
+        }
+        for connection in idle { connection.close() }
+    }
+
+    private func openConnection() throws -> PostgresConnection {
+        let connection = try PostgresConnection(connectionString: configuration.connectionString)
+        for statement in configuration.connectionSetup {
+            try connection.execute(unsafeSQL: statement)
+        }
+        return connection
+    }
+}
