@@ -1,3 +1,6 @@
+import ForecourtCore
+import Foundation
+
 /// A JSON value.
 ///
 /// Our own type rather than `JSONSerialization` so that the endpoint controls every limit
@@ -188,4 +191,19 @@ extension Optional: JSONRepresentable where Wrapped: JSONRepresentable {
 
 extension Array: JSONRepresentable where Element: JSONRepresentable {
     public var json: JSON { .array(map(\.json)) }
+}
+
+extension UUID: JSONRepresentable {
+    /// Identifiers are lowercase UUID strings.
+    public var json: JSON { .string(uuidString.lowercased()) }
+}
+
+extension Date: JSONRepresentable {
+    /// Timestamps are RFC 3339 strings in UTC.
+    public var json: JSON { .string(RFC3339.format(self)) }
+}
+
+extension Page: JSONRepresentable where Item: JSONRepresentable {
+    /// The contract's list shape: `{"items": [...], "next": cursor-or-null}`.
+    public var json: JSON { ["items": items.json, "next": next.json] }
 }

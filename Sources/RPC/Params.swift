@@ -234,27 +234,15 @@ public final class Params {
     public func listLimit(default defaultLimit: Int = 50, maximum: Int = 500) throws -> Int {
         try optionalInt("limit", in: 1...maximum) ?? defaultLimit
     }
-}
 
-/// A partial update's instruction for one field.
-public enum Patch<Value: Sendable>: Sendable {
-    case unchanged
-    case clear
-    case set(Value)
-
-    /// Applies the patch to a current value.
-    public func applied(to current: Value?) -> Value? {
-        switch self {
-        case .unchanged: current
-        case .clear: nil
-        case .set(let value): value
-        }
-    }
-
-    public var isUnchanged: Bool {
-        if case .unchanged = self { return true }
-        return false
+    /// `limit` and the opaque `after` cursor of a `*.list` call.
+    public func listRequest() throws -> ListRequest {
+        ListRequest(limit: try listLimit(), after: try optionalString("after", maxLength: 512))
     }
 }
 
-extension Patch: Equatable where Value: Equatable {}
+/// Where a page of a list starts and how long it is.
+public struct ListRequest: Sendable {
+    public let limit: Int
+    public let after: String?
+}
