@@ -59,11 +59,11 @@ let package = Package(
         .target(name: "RPC", dependencies: ["ForecourtCore", logging, metrics], swiftSettings: strict),
         .target(
             name: "Storage",
-            dependencies: ["ForecourtCore", "Postgres", "FieldCrypto", logging],
+            dependencies: ["ForecourtCore", "Postgres", "FieldCrypto", logging, crypto],
             swiftSettings: strict
         ),
         area("Audit"),
-        area("Identity", [crypto]),
+        area("Identity", ["Audit", crypto]),
         area("Dealers", ["Audit"]),
         area("Notifications", ["Audit"]),
         area("Customers", ["Audit"]),
@@ -95,6 +95,7 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ] + nio,
             swiftSettings: strict
@@ -113,7 +114,7 @@ let package = Package(
         // Tests. TestSupport holds the scoped helpers over the real PostgreSQL that scripts/test starts.
         .target(
             name: "TestSupport",
-            dependencies: ["Postgres", "ForecourtApp", "ForecourtClient", "ForecourtCore", "RPC", logging],
+            dependencies: ["Postgres", "Storage", "Identity", "Dealers", "ForecourtApp", "ForecourtClient", "ForecourtCore", "RPC", logging, crypto],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),

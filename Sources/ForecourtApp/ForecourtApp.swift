@@ -1,10 +1,15 @@
 import ArgumentParser
 
-/// The `forecourt` command line.
+/// `forecourt`: the service, its operator commands and a client (API.md section 6).
 public struct ForecourtCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "forecourt",
-        abstract: "Forecourt: the vehicle-order back office for dealer groups."
+        abstract: "Vehicle-order back office for dealer groups: a JSON-RPC service over TLS on PostgreSQL.",
+        subcommands: [
+            DevCommand.self, ServeCommand.self, MigrateCommand.self, GroupCommand.self, KeyCommand.self,
+            KeyringCommand.self, CallCommand.self,
+        ]
     )
+
     public init() {}
 }

@@ -1,0 +1,118 @@
+import Foundation
+
+/// A setting that is missing or wrong: start-up stops with one line naming it.
+struct ConfigurationError: Error, CustomStringConvertible {
+    let setting: String
+    let problem: String
+
+    var description: String { "\(setting): \(problem)" }
+}
+
+/// Everything `forecourt serve` needs, read from the environment and flags and checked
+/// before anything starts.
+struct ServiceConfiguration: Sendable {
+    var databaseURL: String
+    var listenHost: String
+    var listenPort: Int
+    var tlsCertificatePath: String
+    var tlsKeyPath: String
+    /// PEM bundle of CAs whose client certificates are accepted (mutual TLS), if any.
+    var tlsClientCAPath: String?
+    var keyringPath: String
+    /// The Prometheus endpoint (plain HTTP); nil when switched off.
+    var metricsHost: String?
+    var metricsPort: Int
+    var databasePoolSize: Int
+    var migrationsDirectory: String
+    var logLevel: String
+
+    static let defaultListen = "127.0.0.1:7443"
+    static let defaultMetricsListen = "127.0.0.1:9464"
+
+    /// Reads and checks the settings; flags (non-nil values of `overrides`) win over the environment.
+    static func load(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        overrides: [String: String] = [:]
+    ) throws(ConfigurationError) -> ServiceConfiguration {
+        func value(_ name: String) -> String? {
+            if let flag = overrides[name], !flag.isEmpty { return flag }
+            if let env = environment[name], !env.isEmpty { return env }
+            return nil
+        }
+        func required(_ name: String) throws(ConfigurationError) -> String {
+            guard let text = value(name) else { throw ConfigurationError(setting: name, problem: "not set") }
+            return text
+        }
+        func readableFile(_ name: String) throws(ConfigurationError) -> String {
+            let path = try required(name)
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw ConfigurationError(setting: name, problem: "cannot read \(path)")
+            }
+            return path
+        }
+
+        let databaseURL = try required("FORECOURT_DATABASE_URL")
+        let (host, port) = try hostAndPort(value("FORECOURT_LISTEN") ?? defaultListen, setting: "FORECOURT_LISTEN")
+        let certificate = try readableFile("FORECOURT_TLS_CERT")
+        let key = try readableFile("FORECOURT_TLS_KEY")
+        var clientCA: String?
+        if value("FORECOURT_TLS_CLIENT_CA") != nil { clientCA = try readableFile("FORECOURT_TLS_CLIENT_CA") }
+        let keyring = try readableFile("FORECOURT_KEYRING")
+        let metrics = value("FORECOURT_METRICS_LISTEN") ?? defaultMetricsListen
+        var metricsHost: String?
+        var metricsPort = 0
+        if metrics != "off" {
+            (metricsHost, metricsPort) = try hostAndPort(metrics, setting: "FORECOURT_METRICS_LISTEN")
+        }
+        let poolText = value("FORECOURT_DB_POOL_SIZE") ?? "10"
+        guard let poolSize = Int(poolText), (1...500).contains(poolSize) else {
+            throw ConfigurationError(setting: "FORECOURT_DB_POOL_SIZE", problem: "must be a number from 1 to 500")
+        }
+        let logLevel = value("FORECOURT_LOG_LEVEL") ?? "info"
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
+            throw ConfigurationError(setting: "FORECOURT_LOG_LEVEL", problem: "must be trace, debug, info, notice, warning, error or critical")
+        }
+        let migrations = try MigrationsDirectory.locate(value("FORECOURT_MIGRATIONS_DIR"))
+        return ServiceConfiguration(
+            databaseURL: databaseURL, listenHost: host, listenPort: port, tlsCertificatePath: certificate,
+            tlsKeyPath: key, tlsClientCAPath: clientCA, keyringPath: keyring, metricsHost: metricsHost,
+            metricsPort: metricsPort, databasePoolSize: poolSize, migrationsDirectory: migrations, logLevel: logLevel)
+    }
+
+    /// `host:port`, `[v6]:port`.
+    static func hostAndPort(_ text: String, setting: String) throws(ConfigurationError) -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
+        else { throw ConfigurationError(setting: setting, problem: "must be host:port, not \(text)") }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw ConfigurationError(setting: setting, problem: "must be host:port, not \(text)") }
+        return (host, port)
+    }
+}
+
+/// Where the migration files are: an explicit setting, `./migrations`, or beside the
+/// executable (`.build/debug/forecourt` in a checkout, `share/forecourt/migrations` when installed).
+enum MigrationsDirectory {
+    static func locate(_ explicit: String?) throws(ConfigurationError) -> String {
+        var isDirectory: ObjCBool = false
+        if let explicit {
+            guard FileManager.default.fileExists(atPath: explicit, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ConfigurationError(setting: "FORECOURT_MIGRATIONS_DIR", problem: "\(explicit) is not a directory")
+            }
+            return explicit
+        }
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+            .deletingLastPathComponent()
+        let candidates = [
+            FileManager.default.currentDirectoryPath + "/migrations",
+            executable.appendingPathComponent("../../../migrations").standardized.path,
+            executable.appendingPathComponent("../share/forecourt/migrations").standardized.path,
+        ]
+        for candidate in candidates
+        where FileManager.default.fileExists(atPath: candidate + "/0001_foundation.sql") {
+            return candidate
+        }
+        throw ConfigurationError(setting: "FORECOURT_MIGRATIONS_DIR", problem: "not set and no migrations/ directory found")
+    }
+}

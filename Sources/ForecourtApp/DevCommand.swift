@@ -1,0 +1,201 @@
+import ArgumentParser
+import Audit
+import Dealers
+import FieldCrypto
+import ForecourtCore
+import Foundation
+import Identity
+import Postgres
+import RPC
+
+/// `forecourt dev`: everything on one machine with no setup.
+///
+/// First run: a private PostgreSQL cluster under `.forecourt/`, migrations, a development
+/// CA and server certificate, a keyring, a demo dealer group with two dealers and keys.
+/// Later runs reuse all of it and start in seconds. Ctrl-C stops the service, then the cluster.
+struct DevCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev",
+        abstract: "Run the service with a private PostgreSQL, a dev TLS certificate, a keyring and demo data.")
+
+    @Option(help: "Where the cluster, certificates, keyring and demo keys live.")
+    var stateDirectory = ".forecourt"
+
+    @Option(help: "host:port to listen on.")
+    var listen = ServiceConfiguration.defaultListen
+
+    @Option(name: .customLong("metrics-listen"), help: "host:port of the Prometheus endpoint, or off.")
+    var metricsListen = ServiceConfiguration.defaultMetricsListen
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.")
+    var logLevel = "info"
+
+    static let database = "forecourt"
+    /// The login role the service connects as: a member of forecourt_app, nothing more.
+    static let serviceRole = "forecourt_service"
+
+    func run() async throws {
+        let state = URL(fileURLWithPath: stateDirectory).standardizedFileURL.path
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let cluster = try DevCluster.prepare(stateDirectory: state)
+        if !cluster.isInitialized {
+            print("creating a private PostgreSQL cluster in \(cluster.directory) ...")
+            try cluster.initialize()
+        }
+        if !cluster.isRunning {
+            try cluster.start()
+        }
+        do {
+            try await serve(state: state, cluster: cluster)
+        } catch {
+            try? cluster.stop()
+            throw error
+        }
+        print("stopping PostgreSQL ...")
+        try cluster.stop()
+    }
+
+    private func serve(state: String, cluster: DevCluster) async throws {
+        let owner = cluster.connectionString(database: Self.database, user: "postgres")
+        try prepareDatabase(cluster: cluster)
+        let migrations = try MigrationsDirectory.locate(ProcessInfo.processInfo.environment["FORECOURT_MIGRATIONS_DIR"])
+        do {
+            let connection = try PostgresConnection(connectionString: owner)
+            defer { connection.close() }
+            try Migrator(directory: migrations).migrate(on: connection) { migration in
+                print("applied migration " + String(format: "%04d", migration.version) + "_\(migration.name).sql")
+            }
+            try connection.execute(
+                unsafeSQL: """
+                    DO $$ BEGIN
+                        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '\(Self.serviceRole)') THEN
+                            CREATE ROLE \(Self.serviceRole) LOGIN;
+                        END IF;
+                    END $$;
+                    GRANT forecourt_app TO \(Self.serviceRole);
+                    """)
+        }
+
+        let tls = try DevCertificates.ensure(in: state + "/tls")
+        let keyringPath = state + "/keyring.json"
+        if !FileManager.default.fileExists(atPath: keyringPath) {
+            try Keyring.generate().createNew(at: keyringPath)
+        }
+        let keys = try DemoData.ensure(connectionString: owner, keysFile: state + "/dev-keys.json")
+
+        let configuration = try ServiceConfiguration.load(
+            environment: [:],
+            overrides: [
+                "FORECOURT_DATABASE_URL": cluster.connectionString(database: Self.database, user: Self.serviceRole),
+                "FORECOURT_LISTEN": listen, "FORECOURT_TLS_CERT": tls.certificate, "FORECOURT_TLS_KEY": tls.privateKey,
+                "FORECOURT_KEYRING": keyringPath, "FORECOURT_METRICS_LISTEN": metricsListen,
+                "FORECOURT_MIGRATIONS_DIR": migrations, "FORECOURT_LOG_LEVEL": logLevel,
+            ])
+        let ca = tls.ca
+        let listen = self.listen
+        try await ServiceRunner.bootstrapAndRun(configuration) { _ in
+            DemoData.printWelcome(keys: keys, listen: listen, ca: ca)
+        }
+    }
+
+    /// Creates the database if it is missing.
+    private func prepareDatabase(cluster: DevCluster) throws {
+        let admin = try PostgresConnection(connectionString: cluster.connectionString(database: "postgres", user: "postgres"))
+        defer { admin.close() }
+        if try admin.query("SELECT 1 FROM pg_database WHERE datname = \(Self.database)").count == 0 {
+            try admin.execute(unsafeSQL: "CREATE DATABASE \(Self.database)")
+        }
+    }
+}
+
+/// The demo dealer group and its keys, made once and remembered in `.forecourt/dev-keys.json`
+/// (mode 0600) so that every run can print them again.
+enum DemoData {
+    struct Key: Codable {
+        let role: String
+        let label: String
+        let dealer: String?
+        let apiKey: String
+    }
+
+    struct Keys: Codable {
+        let groupID: String
+        let dealers: [String: String]
+        let keys: [Key]
+    }
+
+    static func ensure(connectionString: String, keysFile: String) throws -> Keys {
+        if let data = FileManager.default.contents(atPath: keysFile), let keys = try? JSONDecoder().decode(Keys.self, from: data) {
+            return keys
+        }
+        let connection = try PostgresConnection(connectionString: connectionString)
+        defer { connection.close() }
+        try connection.execute(unsafeSQL: "BEGIN")
+        let keys: Keys
+        do {
+            let group = try DealerGroups.create(on: connection, name: "Demo Motor Group")
+            // Dealer codes are unique across the service: a second demo group (keys file lost) gets new ones.
+            let suffix = try connection.query("SELECT count(*) FROM forecourt.dealer_groups").first!.decode(0, as: Int.self)
+            var dealers: [String: UUID] = [:]
+            for (code, name) in [("DEMO\(suffix)N", "Northside Motors"), ("DEMO\(suffix)H", "Harbour Cars")] {
+                let id = UUID()
+                try connection.query(
+                    "INSERT INTO forecourt.dealers (dealer_group_id, id, code, name, region, timezone) VALUES (\(group), \(id), \(code), \(name), 'North', 'Europe/London')"
+                )
+                dealers[code] = id
+            }
+            let codes = dealers.keys.sorted()
+            var made: [Key] = []
+            func make(_ role: Role, _ label: String, dealer code: String?, group groupID: UUID?) throws {
+                let key = APIKey.generate()
+                _ = try KeyRecord.insert(
+                    connection, role: role, group: groupID, dealer: code.flatMap { dealers[$0] }, label: label,
+                    keyHash: key.hash, prefix: key.prefix, createdBy: nil)
+                made.append(Key(role: role.rawValue, label: label, dealer: code, apiKey: key.secret))
+            }
+            try make(.groupAdmin, "demo group admin", dealer: nil, group: group)
+            try make(.dealerManager, "demo manager \(codes[0])", dealer: codes[0], group: group)
+            try make(.sales, "demo sales \(codes[0])", dealer: codes[0], group: group)
+            try make(.dealerManager, "demo manager \(codes[1])", dealer: codes[1], group: group)
+            try make(.crmSync, "demo CRM sync", dealer: nil, group: group)
+            try make(.auditor, "demo auditor", dealer: nil, group: group)
+            try make(.factory, "demo factory feed", dealer: nil, group: nil)
+            try make(.portal, "demo customer portal", dealer: nil, group: group)
+            keys = Keys(
+                groupID: group.uuidString.lowercased(), dealers: dealers.mapValues { $0.uuidString.lowercased() }, keys: made)
+            let data = try JSONEncoder().encode(keys)
+            // Written before COMMIT: if it fails, nothing is committed and the next run starts over.
+            FileManager.default.createFile(atPath: keysFile, contents: data, attributes: [.posixPermissions: 0o600])
+            guard FileManager.default.fileExists(atPath: keysFile) else {
+                throw DevCluster.Failure(description: "cannot write \(keysFile)")
+            }
+            try connection.execute(unsafeSQL: "COMMIT")
+        } catch {
+            try? connection.execute(unsafeSQL: "ROLLBACK")
+            try? FileManager.default.removeItem(atPath: keysFile)
+            throw error
+        }
+        return keys
+    }
+
+    static func printWelcome(keys: Keys, listen: String, ca: String) {
+        var lines = [
+            "",
+            "Forecourt is serving on \(listen) (TLS, CA certificate \(ca)).",
+            "Demo dealer group \(keys.groupID), dealers: "
+                + keys.dealers.sorted(by: { $0.key < $1.key }).map { "\($0.key) \($0.value)" }.joined(separator: ", "),
+            "API keys (also in .forecourt/dev-keys.json):",
+        ]
+        for key in keys.keys {
+            lines.append("  \(key.role.padding(toLength: 15, withPad: " ", startingAt: 0)) \(key.apiKey)  \(key.label)")
+        }
+        let admin = keys.keys.first { $0.role == Role.groupAdmin.rawValue }?.apiKey ?? "KEY"
+        lines += [
+            "Try:",
+            "  .build/debug/forecourt call session.whoami --connect \(listen) --ca \(ca) --key \(admin)",
+            "Ctrl-C stops the service and PostgreSQL; the data stays for the next run.",
+            "",
+        ]
+        print(lines.joined(separator: "\n"))
+    }
+}

@@ -1,0 +1,184 @@
+import ArgumentParser
+import Audit
+import Dealers
+import ForecourtCore
+import Foundation
+import Identity
+import Postgres
+import RPC
+
+/// Options shared by the commands that talk to the database as the operator (the owner).
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"), help: "libpq connection string or URI (default: $FORECOURT_DATABASE_URL).")
+    var databaseURL: String?
+
+    /// Connects with the connection string as given (no `SET ROLE`): operator commands are the owner's.
+    func connect() throws -> PostgresConnection {
+        guard let url = databaseURL ?? ProcessInfo.processInfo.environment["FORECOURT_DATABASE_URL"], !url.isEmpty else {
+            throw ValidationError("FORECOURT_DATABASE_URL: not set (or pass --database-url)")
+        }
+        do {
+            return try PostgresConnection(connectionString: url)
+        } catch {
+            throw ValidationError("FORECOURT_DATABASE_URL: cannot connect to the database")
+        }
+    }
+}
+
+/// Prints a line to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+struct MigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate", abstract: "Apply pending database migrations (--status lists them).")
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Flag(help: "List applied and pending migrations; change nothing.")
+    var status = false
+
+    @Option(help: "Directory of the migration files (default: $FORECOURT_MIGRATIONS_DIR or ./migrations).")
+    var migrations: String?
+
+    func run() throws {
+        let directory = try MigrationsDirectory.locate(migrations ?? ProcessInfo.processInfo.environment["FORECOURT_MIGRATIONS_DIR"])
+        let migrator = try Migrator(directory: directory)
+        let connection = try database.connect()
+        defer { connection.close() }
+        if status {
+            for entry in try migrator.status(on: connection).entries {
+                let state = entry.appliedAt.map { "applied \(RFC3339.format($0))" } ?? "pending"
+                print(String(format: "%04d", entry.version) + "_\(entry.name).sql  \(state)")
+            }
+            return
+        }
+        let applied = try migrator.migrate(on: connection) { migration in
+            print("applied " + String(format: "%04d", migration.version) + "_\(migration.name).sql")
+        }
+        if applied.isEmpty { print("the database is up to date") }
+    }
+}
+
+struct GroupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "group", abstract: "Manage dealer groups.", subcommands: [Create.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a dealer group and print its id.")
+
+        @OptionGroup var database: DatabaseOptions
+
+        @Argument(help: "The group's name.")
+        var name: String
+
+        @Flag(help: "Print a JSON object.")
+        var json = false
+
+        func validate() throws {
+            guard (1...200).contains(name.count) else { throw ValidationError("NAME must have 1 to 200 characters") }
+        }
+
+        func run() throws {
+            let connection = try database.connect()
+            defer { connection.close() }
+            let id = try DealerGroups.create(on: connection, name: name)
+            if json {
+                printJSON(["id": id.json, "name": .string(name)])
+            } else {
+                print(id.uuidString.lowercased())
+            }
+        }
+    }
+}
+
+struct KeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key", abstract: "Manage API keys.", subcommands: [Create.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create an API key and print it once, alone on the last line.",
+            discussion: "factory keys, and portal keys for every group, take no --group.")
+
+        @OptionGroup var database: DatabaseOptions
+
+        @Option(help: "group_admin, dealer_manager, sales, crm_sync, auditor, factory or portal.")
+        var role: String
+
+        @Option(help: "The dealer group's id.")
+        var group: String?
+
+        @Option(help: "The dealer's id (dealer_manager and sales keys).")
+        var dealer: String?
+
+        @Option(help: "A label to tell the key apart.")
+        var label: String
+
+        @Flag(help: "Print a JSON object with api_key.")
+        var json = false
+
+        func run() throws {
+            guard let role = Role(rawValue: role) else { throw ValidationError("--role: unknown role \(self.role)") }
+            let groupID = try group.map { text -> UUID in
+                guard let id = UUID(uuidString: text) else { throw ValidationError("--group: not a UUID") }
+                return id
+            }
+            let dealerID = try dealer.map { text -> UUID in
+                guard let id = UUID(uuidString: text) else { throw ValidationError("--dealer: not a UUID") }
+                return id
+            }
+            if role.mustBeGlobal, groupID != nil { throw ValidationError("--group: \(role.rawValue) keys span every group") }
+            if !role.mayBeGlobal, groupID == nil { throw ValidationError("--group: required for \(role.rawValue) keys") }
+            if role.isDealerScoped != (dealerID != nil) {
+                throw ValidationError(role.isDealerScoped ? "--dealer: required for \(role.rawValue) keys" : "--dealer: only for dealer_manager and sales keys")
+            }
+            guard (1...200).contains(label.count) else { throw ValidationError("--label: 1 to 200 characters") }
+            let connection = try database.connect()
+            defer { connection.close() }
+            let key = APIKey.generate()
+            try connection.execute(unsafeSQL: "BEGIN")
+            let record: KeyRecord
+            do {
+                if let groupID {
+                    guard try connection.query("SELECT 1 FROM forecourt.dealer_groups WHERE id = \(groupID)").count == 1 else {
+                        throw ValidationError("--group: no such dealer group")
+                    }
+                }
+                if let dealerID, let groupID {
+                    guard try connection.query(
+                        "SELECT 1 FROM forecourt.dealers WHERE dealer_group_id = \(groupID) AND id = \(dealerID)"
+                    ).count == 1 else {
+                        throw ValidationError("--dealer: no such dealer in this group")
+                    }
+                }
+                record = try KeyRecord.insert(
+                    connection, role: role, group: groupID, dealer: dealerID, label: label, keyHash: key.hash,
+                    prefix: key.prefix, createdBy: nil)
+                if let groupID {
+                    try AuditLog.record(
+                        connection, group: groupID, principal: nil, method: "key.create", objectType: "api_key",
+                        objectID: record.id)
+                }
+                try connection.execute(unsafeSQL: "COMMIT")
+            } catch {
+                try? connection.execute(unsafeSQL: "ROLLBACK")
+                throw error
+            }
+            if json {
+                guard case .object(var object) = record.json else { return }
+                object.members.append((key: "api_key", value: .string(key.secret)))
+                printJSON(.object(object))
+            } else {
+                print("created \(role.rawValue) key \(record.id.uuidString.lowercased()) (\(label)); it is shown only once:")
+                print(key.secret)
+            }
+        }
+    }
+}
+
+/// Prints a JSON value on one line.
+func printJSON(_ value: JSON) {
+    print(JSONWriter.string(value))
+}

@@ -1,0 +1,27 @@
+import Dealers
+import Identity
+import Logging
+import RPC
+import Storage
+
+/// The one place where area services are made and their methods registered: used by
+/// `forecourt serve` and by the tests, so both serve the same methods.
+public struct ServiceWiring: Sendable {
+    public let identity: IdentityService
+    public let dealers: DealerService
+    public let registry: MethodRegistry
+
+    public init(database: AppDatabase, cursors: CursorCodec) {
+        identity = IdentityService(database: database, cursors: cursors)
+        dealers = DealerService(database: database, cursors: cursors)
+        var registry = MethodRegistry()
+        registry.register(IdentityMethods.all(identity))
+        registry.register(DealerMethods.all(dealers))
+        self.registry = registry
+    }
+
+    /// The dispatcher over these methods, with `identity` checking sessions.
+    public func dispatcher(limits: Dispatcher.Limits = Dispatcher.Limits(), logger: Logger) -> Dispatcher {
+        Dispatcher(registry: registry, authority: identity, limits: limits, logger: logger)
+    }
+}

@@ -1,0 +1,149 @@
+import ForecourtCore
+import Foundation
+import Postgres
+import Storage
+import Testing
+import TestSupport
+
+/// Two groups with a dealer each, made by the owner.
+private func seedTwoGroups(_ db: TestDatabase) throws -> (a: UUID, b: UUID) {
+    let owner = try db.ownerConnection()
+    defer { owner.close() }
+    let a = UUID()
+    let b = UUID()
+    for (group, code) in [(a, "AAA01"), (b, "BBB01")] {
+        try owner.query("INSERT INTO forecourt.dealer_groups (id, name) VALUES (\(group), \("group " + code))")
+        try owner.query(
+            "INSERT INTO forecourt.dealers (dealer_group_id, id, code, name) VALUES (\(group), \(UUID()), \(code), \("dealer"))")
+    }
+    return (a, b)
+}
+
+@Suite struct TenancyTests {
+    @Test func aGroupSeesOnlyItsOwnRows() async throws {
+        try await withTestDatabase { db in
+            let (a, _) = try seedTwoGroups(db)
+            let database = AppDatabase(pool: db.pool)
+            let codes = try await database.transaction(.group(a)) { connection in
+                try connection.query("SELECT code FROM forecourt.dealers ORDER BY code").rows.map { try $0.decode(0, as: String.self) }
+            }
+            #expect(codes == ["AAA01"])
+        }
+    }
+
+    @Test func noScopeSeesNothing() async throws {
+        try await withTestDatabase { db in
+            _ = try seedTwoGroups(db)
+            let count = try await db.pool.transaction { connection in
+                try connection.query("SELECT count(*) FROM forecourt.dealers").first!.decode(0, as: Int.self)
+            }
+            #expect(count == 0)
+        }
+    }
+
+    @Test func aGroupCannotWriteIntoAnother() async throws {
+        try await withTestDatabase { db in
+            let (a, b) = try seedTwoGroups(db)
+            let database = AppDatabase(pool: db.pool)
+            await #expect(throws: (any Error).self) {
+                try await database.transaction(.group(a)) { connection in
+                    try connection.query(
+                        "INSERT INTO forecourt.dealers (dealer_group_id, id, code, name) VALUES (\(b), \(UUID()), 'CCC01', 'x')")
+                }
+            }
+            // Updates of the other group's rows find nothing to update.
+            let updated = try await database.transaction(.group(a)) { connection in
+                try connection.query("UPDATE forecourt.dealers SET name = 'taken' WHERE dealer_group_id = \(b)").affectedRows
+            }
+            #expect(updated == 0)
+        }
+    }
+
+    @Test func theServiceRoleCannotBypassRowLevelSecurity() async throws {
+        try await withTestDatabase { db in
+            let (a, _) = try seedTwoGroups(db)
+            let flags = try await db.pool.withConnection { connection in
+                try connection.query(
+                    "SELECT rolsuper, rolbypassrls, current_user::text FROM pg_roles WHERE rolname = current_user"
+                ).first.map { (try $0.decode(0, as: Bool.self), try $0.decode(1, as: Bool.self), try $0.decode(2, as: String.self)) }
+            }
+            #expect(flags?.0 == false)
+            #expect(flags?.1 == false)
+            #expect(flags?.2 == "forecourt_app")
+            // Not the owner: it cannot switch RLS off or drop the policies.
+            await #expect(throws: PostgresError.self) {
+                try await db.pool.transaction { try $0.execute(unsafeSQL: "ALTER TABLE forecourt.dealers DISABLE ROW LEVEL SECURITY") }
+            }
+            await #expect(throws: PostgresError.self) {
+                try await db.pool.transaction { try $0.execute(unsafeSQL: "DROP POLICY tenant ON forecourt.dealers") }
+            }
+            // It cannot write the append-only audit log's history.
+            let audit = await #expect(throws: PostgresError.self) {
+                try await AppDatabase(pool: db.pool).pool.transaction(settings: [("forecourt.dealer_group_id", a.uuidString)]) {
+                    try $0.query("DELETE FROM forecourt.audit_log")
+                }
+            }
+            #expect(audit?.kind == .insufficientPrivilege)
+        }
+    }
+
+    @Test func everyTableHasForcedRowLevelSecurityAndGroupedKeys() async throws {
+        try await withTestDatabase { db in
+            let owner = try db.ownerConnection()
+            defer { owner.close() }
+            let tables = try owner.query(
+                """
+                SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity,
+                       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'dealer_group_id' AND NOT a.attisdropped)
+                FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = 'forecourt' AND c.relkind = 'r'
+                """
+            ).rows.map { (try $0.decode(0, as: String.self), try $0.decode(1, as: Bool.self), try $0.decode(2, as: Bool.self), try $0.decode(3, as: Bool.self)) }
+            #expect(!tables.isEmpty)
+            for (name, enabled, forced, grouped) in tables {
+                #expect(enabled && forced, "\(name) must have RLS enabled and forced")
+                // The group table is the tenant itself; lookup failures are keyed by VIN, not by group.
+                if !["dealer_groups", "track_lookup_failures"].contains(name) {
+                    #expect(grouped, "\(name) must carry dealer_group_id")
+                }
+            }
+            // Unique keys include dealer_group_id, but for the world-unique identifiers.
+            let worldUnique: Set<String> = [
+                "dealers_code_key", "orders_order_number_key", "orders_vin_key", "api_keys_key_hash_key", "api_keys_pkey",
+                "dealer_groups_pkey", "track_lookup_failures_pkey",
+            ]
+            let uniques = try owner.query(
+                """
+                SELECT con.conname::text,
+                       EXISTS (SELECT 1 FROM unnest(con.conkey) k JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k
+                               WHERE a.attname = 'dealer_group_id')
+                FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
+                WHERE n.nspname = 'forecourt' AND con.contype IN ('u', 'p', 'f')
+                """
+            ).rows.map { (try $0.decode(0, as: String.self), try $0.decode(1, as: Bool.self)) }
+            for (name, grouped) in uniques where !worldUnique.contains(name) {
+                #expect(grouped, "\(name) must include dealer_group_id")
+            }
+        }
+    }
+
+    @Test func apiKeysAreFoundOnlyByTheirHashBeforeTheGroupIsKnown() async throws {
+        try await withTestDatabase { db in
+            let (a, _) = try seedTwoGroups(db)
+            let owner = try db.ownerConnection()
+            defer { owner.close() }
+            let hash = [UInt8](repeating: 7, count: 32)
+            let other = [UInt8](repeating: 8, count: 32)
+            for h in [hash, other] {
+                try owner.query(
+                    "INSERT INTO forecourt.api_keys (id, dealer_group_id, role, label, key_prefix, key_hash) VALUES (\(UUID()), \(a), 'auditor', 'k', 'fck_', \(h))"
+                )
+            }
+            let database = AppDatabase(pool: db.pool)
+            let visible = try await database.transaction(.authentication(keyHash: hash)) { connection in
+                try connection.query("SELECT count(*) FROM forecourt.api_keys").first!.decode(0, as: Int.self)
+            }
+            #expect(visible == 1)
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import Postgres
+import Testing
+import TestSupport
+
+@Suite struct PostgresPoolTests {
+    @Test func brokenConnectionIsReplaced() async throws {
+        try await withTestDatabase(maximumConnections: 1) { db in
+            let first = try await db.pool.withConnection { $0.backendPID }
+            let owner = try db.ownerConnection()
+            defer { owner.close() }
+            try owner.query("SELECT pg_terminate_backend(\(first))")
+            try await Task.sleep(for: .milliseconds(100))
+            // The dead connection fails its statement as `connectionLost`...
+            let error = await #expect(throws: PostgresError.self) {
+                try await db.pool.withConnection { try $0.query("SELECT 1") }
+            }
+            #expect(error?.kind == .connectionLost)
+            // ...and the next caller gets a fresh, working one.
+            let second = try await db.pool.withConnection { connection in
+                try connection.query("SELECT pg_backend_pid()").first!.decode(0, as: Int32.self)
+            }
+            #expect(second != first)
+            #expect(db.pool.statistics.open == 1)
+        }
+    }
+
+    @Test func waitingForABusyPoolTimesOut() async throws {
+        let url = try TestEnvironment.baseConnectionString
+        let pool = PostgresPool(
+            configuration: .init(connectionString: url, maximumConnections: 1, acquireTimeout: .milliseconds(200)))
+        let holder = Task { try await pool.withConnection { try $0.query("SELECT pg_sleep(1.5)") } }
+        try await Task.sleep(for: .milliseconds(300))
+        let error = await #expect(throws: PostgresError.self) {
+            try await pool.withConnection { try $0.query("SELECT 1") }
+        }
+        #expect(error?.kind == .poolTimeout)
+        _ = try await holder.value
+        // Once the holder is done, the connection serves the next caller.
+        let one = try await pool.withConnection { try $0.query("SELECT 1::int8").first!.decode(0, as: Int.self) }
+        #expect(one == 1)
+        await pool.shutdown()
+    }
+
+    @Test func waitersAreServedWhenConnectionsFreeUp() async throws {
+        let url = try TestEnvironment.baseConnectionString
+        let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 2, acquireTimeout: .seconds(10)))
+        let total = try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<20 {
+                group.addTask {
+                    try await pool.withConnection { connection in
+                        try connection.query("SELECT \(i)::int8 FROM pg_sleep(0.01)").first!.decode(0, as: Int.self)
+                    }
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(total == (0..<20).reduce(0, +))
+        #expect(pool.statistics.open <= 2)
+        await pool.shutdown()
+    }
+}

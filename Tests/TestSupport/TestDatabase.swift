@@ -1,0 +1,134 @@
+import Crypto
+import Foundation
+import Postgres
+import Storage
+
+/// A database of its own for one test, migrated, on the throwaway cluster that `scripts/test`
+/// starts (`FORECOURT_TEST_DATABASE_URL`, a key=value libpq string naming a superuser).
+///
+/// Each database is a copy of a template migrated once per run (keyed by the migrations'
+/// checksums), so a test costs a `CREATE DATABASE ... TEMPLATE`, not a migration.
+public struct TestDatabase: Sendable {
+    /// The connection string of this test's database as the owner (superuser).
+    public let ownerConnectionString: String
+    /// The database's name.
+    public let name: String
+    /// A pool that connects as the owner and does `SET ROLE forecourt_app`, as the service does.
+    public let pool: PostgresPool
+
+    /// Opens a connection as the owner (operator commands, assertions that look past RLS).
+    public func ownerConnection() throws -> PostgresConnection {
+        try PostgresConnection(connectionString: ownerConnectionString)
+    }
+}
+
+public enum TestEnvironment {
+    /// The base connection string, or a clear failure telling how tests are meant to run.
+    public static var baseConnectionString: String {
+        get throws {
+            guard let url = ProcessInfo.processInfo.environment["FORECOURT_TEST_DATABASE_URL"], !url.isEmpty else {
+                throw TestSetupError("FORECOURT_TEST_DATABASE_URL is not set: run the tests with scripts/test")
+            }
+            return url
+        }
+    }
+
+    /// The repository's `migrations/` directory.
+    public static var migrationsDirectory: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("migrations").path
+    }
+
+    /// A connection string for database `name` on the test cluster.
+    public static func connectionString(database name: String) throws -> String {
+        // In a key=value string, a later keyword wins.
+        try baseConnectionString + " dbname=\(name)"
+    }
+}
+
+public struct TestSetupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Creates (once per run) the migrated template database and returns its name.
+actor TemplateDatabase {
+    static let shared = TemplateDatabase()
+    private var name: String?
+
+    func ensure() throws -> String {
+        if let name { return name }
+        let migrator = try Migrator(directory: TestEnvironment.migrationsDirectory)
+        let digest = SHA256.hash(data: Data(migrator.migrations.map(\.checksum).joined().utf8))
+        let templateName = "fc_template_" + digest.prefix(8).map { String(format: "%02x", $0) }.joined()
+        let admin = try PostgresConnection(connectionString: TestEnvironment.baseConnectionString)
+        defer { admin.close() }
+        // Other test processes of the same run may be building it too.
+        try admin.query("SELECT pg_advisory_lock(4242)")
+        defer { _ = try? admin.query("SELECT pg_advisory_unlock(4242)") }
+        let exists = try admin.query("SELECT 1 FROM pg_database WHERE datname = \(templateName)").count > 0
+        if !exists {
+            let building = templateName + "_building"
+            try admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(building)")
+            try admin.execute(unsafeSQL: "CREATE DATABASE \(building)")
+            do {
+                let connection = try PostgresConnection(connectionString: TestEnvironment.connectionString(database: building))
+                defer { connection.close() }
+                try migrator.migrate(on: connection)
+            }
+            try admin.execute(unsafeSQL: "ALTER DATABASE \(building) RENAME TO \(templateName)")
+        }
+        name = templateName
+        return templateName
+    }
+}
+
+/// Runs `body` with a fresh migrated database, dropped afterwards.
+public func withTestDatabase<T>(
+    maximumConnections: Int = 4,
+    _ body: (TestDatabase) async throws -> T
+) async throws -> T {
+    let name = try await createTestDatabase(migrated: true)
+    return try await withDatabase(named: name, maximumConnections: maximumConnections, body)
+}
+
+/// Runs `body` with a fresh empty database (no migrations), dropped afterwards.
+public func withEmptyTestDatabase<T>(_ body: (TestDatabase) async throws -> T) async throws -> T {
+    let name = try await createTestDatabase(migrated: false)
+    return try await withDatabase(named: name, maximumConnections: 2, body)
+}
+
+private func createTestDatabase(migrated: Bool) async throws -> String {
+    let name = "fc_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+    let template = migrated ? try await TemplateDatabase.shared.ensure() : "template0"
+    let admin = try PostgresConnection(connectionString: TestEnvironment.baseConnectionString)
+    defer { admin.close() }
+    try admin.execute(unsafeSQL: "CREATE DATABASE \(name) TEMPLATE \(template)")
+    return name
+}
+
+private func withDatabase<T>(
+    named name: String, maximumConnections: Int, _ body: (TestDatabase) async throws -> T
+) async throws -> T {
+    let connectionString = try TestEnvironment.connectionString(database: name)
+    let pool = PostgresPool(
+        configuration: .init(
+            connectionString: connectionString, maximumConnections: maximumConnections,
+            connectionSetup: AppDatabase.connectionSetup))
+    let database = TestDatabase(ownerConnectionString: connectionString, name: name, pool: pool)
+    func drop() async {
+        await pool.shutdown()
+        if let admin = try? PostgresConnection(connectionString: TestEnvironment.baseConnectionString) {
+            try? admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+            admin.close()
+        }
+    }
+    do {
+        let value = try await body(database)
+        await drop()
+        return value
+    } catch {
+        await drop()
+        throw error
+    }
+}

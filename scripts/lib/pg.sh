@@ -1,0 +1,71 @@
+# Shared by scripts/test and scripts/dev: prerequisites and a private PostgreSQL 15 cluster.
+# Source it; functions are prefixed fc_.
+
+FC_PGBIN=${FC_PGBIN:-/usr/lib/postgresql/15/bin}
+
+fc_log() { printf '%s\n' "$*" >&2; }
+
+# Runs a command as the postgres OS user when we are root (PostgreSQL refuses root).
+fc_as_pg() {
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# Installs what is missing: PostgreSQL 15 server binaries, libpq headers, pkg-config.
+fc_ensure_prerequisites() {
+    command -v swift >/dev/null || { fc_log "swift is not installed: install Swift 6.1 or newer first"; return 1; }
+    local missing=()
+    [ -x "$FC_PGBIN/initdb" ] || missing+=(postgresql-15)
+    [ -f /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
+    command -v pkg-config >/dev/null || missing+=(pkg-config)
+    command -v openssl >/dev/null || missing+=(openssl)
+    if [ ${#missing[@]} -gt 0 ]; then
+        if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+            fc_log "missing: ${missing[*]} (install them with your package manager)"
+            return 1
+        fi
+        fc_log "installing ${missing[*]} ..."
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # The Debian package starts a cluster of its own; we never use it.
+        if command -v pg_lsclusters >/dev/null; then
+            pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
+                pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
+            done
+        fi
+    fi
+    if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+        useradd --system --home-dir /var/lib/postgresql --shell /bin/sh postgres
+    fi
+}
+
+# A TCP port nobody listens on now.
+fc_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# fc_pg_init DIR: creates a cluster in DIR/data (DIR is also the socket directory).
+fc_pg_init() {
+    local dir=$1
+    mkdir -p "$dir"
+    if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$dir"; fi
+    chmod 755 "$dir"
+    fc_as_pg "$FC_PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-locale --no-sync >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; return 1; }
+}
+
+# fc_pg_start DIR PORT [extra postgres options]: starts the cluster, listening on the socket
+# directory DIR and on 127.0.0.1:PORT.
+fc_pg_start() {
+    local dir=$1 port=$2
+    shift 2
+    fc_as_pg "$FC_PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 $*" start >/dev/null \
+        || { tail -20 "$dir/server.log" >&2; return 1; }
+}
+
+# fc_pg_stop DIR: stops the cluster if it runs.
+fc_pg_stop() {
+    local dir=$1
+    [ -f "$dir/data/postmaster.pid" ] || return 0
+    fc_as_pg "$FC_PGBIN/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+}
