@@ -123,12 +123,17 @@ let package = Package(
         .testTarget(name: "ForecourtCoreTests", dependencies: ["ForecourtCore"], swiftSettings: strict),
         .testTarget(
             name: "RPCTests",
-            dependencies: ["RPC", "ForecourtCore"],
+            dependencies: ["RPC", "ForecourtCore", logging],
             swiftSettings: strict
         ),
         .testTarget(
             name: "ServerTests",
-            dependencies: ["Server", "RPC", "ForecourtCore", .product(name: "NIOEmbedded", package: "swift-nio")] + nio,
+            dependencies: [
+                "Server", "RPC", "ForecourtCore", "ForecourtClient", "ForecourtApp", logging, crypto,
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ] + nio,
             swiftSettings: strict
         ),
         .testTarget(

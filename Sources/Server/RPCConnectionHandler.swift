@@ -1,0 +1,278 @@
+import Logging
+import NIOCore
+import NIOSSL
+import RPC
+import Synchronization
+
+/// Asks a connection to finish what it has in flight and close (graceful shutdown).
+struct DrainConnectionEvent: Sendable {}
+
+/// How many server-initiated messages of a connection are waiting to be written.
+final class PushQueueCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Takes a slot, or returns false when the queue is full.
+    func acquire() -> Bool {
+        while true {
+            let current = count.load(ordering: .relaxed)
+            guard current < limit else { return false }
+            if count.compareExchange(expected: current, desired: current + 1, ordering: .relaxed).exchanged {
+                return true
+            }
+        }
+    }
+
+    func release() { count.subtract(1, ordering: .relaxed) }
+}
+
+/// One connection's JSON-RPC loop: lines in, dispatcher calls run concurrently (bounded),
+/// responses and pushes out through this handler alone.
+///
+/// Backpressure: the handler intercepts `read()`. While `maximumInFlight` requests are being
+/// handled (a request counts until its response is written to the socket, so a client that
+/// does not read its answers stops being read too), or lines decoded from earlier reads are
+/// still queued, no read is passed on; the held read is issued when answers drain.
+final class RPCConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = Never
+    typealias OutboundIn = Never
+    typealias OutboundOut = ByteBuffer
+
+    struct Settings: Sendable {
+        var maximumInFlight: Int
+        var idleTimeout: TimeAmount
+        var unauthenticatedTimeout: TimeAmount
+        var pushQueueLimit: Int
+        var clientCertificates: Bool
+    }
+
+    private let dispatcher: Dispatcher
+    private let settings: Settings
+    private var logger: Logger
+
+    private var session: Session?
+    private var queued = CircularBuffer<ByteBuffer>()
+    private var inFlight = 0
+    private var readHeld = false
+    /// No more lines are read (shutdown, or the peer closed its side): close when idle.
+    private var draining = false
+    private var closing = false
+    private var lastActivity = NIODeadline.now()
+    private var idleTimer: Scheduled<Void>?
+    private var authenticationTimer: Scheduled<Void>?
+    private let pushes: PushQueueCounter
+
+    init(dispatcher: Dispatcher, settings: Settings, logger: Logger) {
+        self.dispatcher = dispatcher
+        self.settings = settings
+        self.logger = logger
+        self.pushes = PushQueueCounter(limit: settings.pushQueueLimit)
+    }
+
+    // MARK: lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    private func start(context: ChannelHandlerContext) {
+        guard idleTimer == nil else { return }
+        lastActivity = .now()
+        let loop = context.eventLoop.assumeIsolated()
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        idleTimer = loop.scheduleTask(in: settings.idleTimeout) { bound.value.0.checkIdle(context: bound.value.1) }
+        authenticationTimer = loop.scheduleTask(in: settings.unauthenticatedTimeout) {
+            let (handler, context) = bound.value
+            guard handler.session?.isAuthenticated != true else { return }
+            handler.logger.debug("closing a connection that did not authenticate in time")
+            handler.close(context: context)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        authenticationTimer?.cancel()
+        queued.removeAll()
+        session?.close()
+        context.fireChannelInactive()
+    }
+
+    private func checkIdle(context: ChannelHandlerContext) {
+        let deadline = lastActivity + settings.idleTimeout
+        if inFlight == 0, queued.isEmpty, deadline <= .now() {
+            logger.debug("closing an idle connection")
+            close(context: context)
+            return
+        }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let next = max(deadline, .now() + .milliseconds(10))
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: next) {
+            bound.value.0.checkIdle(context: bound.value.1)
+        }
+    }
+
+    /// The session, made with the first line: TLS is up by then, so it can carry the client
+    /// certificate.
+    private func ensureSession(context: ChannelHandlerContext) -> Session {
+        if let session { return session }
+        var fingerprint: [UInt8]?
+        if settings.clientCertificates,
+            let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
+            let certificate = tls.peerCertificate, let der = try? certificate.toDERBytes()
+        {
+            fingerprint = SHA256.hash(der)
+        }
+        let session = Session(remoteAddress: context.channel.remoteAddress?.ipAddress, clientCertificateFingerprint: fingerprint)
+        logger[metadataKey: "connection.id"] = .string(session.id.uuidString.lowercased())
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        let pushes = self.pushes
+        session.setPushSink { message in
+            guard pushes.acquire() else { return .dropped }
+            let bytes = JSONWriter.write(message)
+            eventLoop.execute {
+                let (handler, context) = bound.value
+                handler.writePush(bytes, context: context)
+            }
+            return .queued
+        }
+        self.session = session
+        return session
+    }
+
+    // MARK: inbound
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case is DrainConnectionEvent:
+            draining = true
+            closeIfDrained(context: context)
+        case let channelEvent as ChannelEvent where channelEvent == .inputClosed:
+            draining = true
+            closeIfDrained(context: context)
+            context.fireUserInboundEventTriggered(event)
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        let line = unwrapInboundIn(data)
+        lastActivity = .now()
+        if inFlight < settings.maximumInFlight && queued.isEmpty {
+            dispatch(line, context: context)
+        } else {
+            queued.append(line)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let tooLong = error as? LineFrameDecoder.LineTooLong {
+            guard !closing else { return }
+            closing = true
+            queued.removeAll()
+            let response = RPCResponse.failure(
+                id: .null, error: .invalidRequest("the line is longer than \(tooLong.maximumLength) bytes"))
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.writeAndFlush(wrapOutboundOut(lineBuffer(JSONWriter.write(response), context: context)))
+                .assumeIsolated().whenComplete { _ in bound.value.1.close(promise: nil) }
+            return
+        }
+        // TLS failures and resets are the peer's business; nothing about them is worth more than debug.
+        logger.debug("connection error", metadata: ["error.type": .string(String(describing: type(of: error)))])
+        close(context: context)
+    }
+
+    private func dispatch(_ line: ByteBuffer, context: ChannelHandlerContext) {
+        inFlight += 1
+        let session = ensureSession(context: context)
+        let dispatcher = self.dispatcher
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        Task {
+            let response = await dispatcher.handle(line: line.readableBytesView, session: session)
+            eventLoop.execute {
+                let (handler, context) = bound.value
+                handler.answered(response, context: context)
+            }
+        }
+    }
+
+    private func answered(_ response: [UInt8]?, context: ChannelHandlerContext) {
+        guard let response, context.channel.isActive, !closing else {
+            requestFinished(context: context)
+            return
+        }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(lineBuffer(response, context: context)))
+            .assumeIsolated().whenComplete { _ in
+                let (handler, context) = bound.value
+                handler.requestFinished(context: context)
+            }
+    }
+
+    private func requestFinished(context: ChannelHandlerContext) {
+        inFlight -= 1
+        lastActivity = .now()
+        while inFlight < settings.maximumInFlight, !closing, let next = queued.popFirst() {
+            dispatch(next, context: context)
+        }
+        if readHeld, mayRead {
+            readHeld = false
+            context.read()
+        }
+        closeIfDrained(context: context)
+    }
+
+    private func writePush(_ bytes: [UInt8], context: ChannelHandlerContext) {
+        lastActivity = .now()
+        guard context.channel.isActive, !closing else {
+            pushes.release()
+            return
+        }
+        let pushes = self.pushes
+        context.writeAndFlush(wrapOutboundOut(lineBuffer(bytes, context: context)))
+            .whenComplete { _ in pushes.release() }
+    }
+
+    // MARK: outbound
+
+    private var mayRead: Bool { !draining && !closing && inFlight < settings.maximumInFlight && queued.isEmpty }
+
+    func read(context: ChannelHandlerContext) {
+        if mayRead {
+            context.read()
+        } else {
+            readHeld = true
+        }
+    }
+
+    // MARK: closing
+
+    private func closeIfDrained(context: ChannelHandlerContext) {
+        guard draining, inFlight == 0, queued.isEmpty, !closing else { return }
+        close(context: context)
+    }
+
+    private func close(context: ChannelHandlerContext) {
+        guard !closing || context.channel.isActive else { return }
+        closing = true
+        context.close(promise: nil)
+    }
+
+    private func lineBuffer(_ bytes: [UInt8], context: ChannelHandlerContext) -> ByteBuffer {
+        var buffer = context.channel.allocator.buffer(capacity: bytes.count + 1)
+        buffer.writeBytes(bytes)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        return buffer
+    }
+}
