@@ -128,6 +128,52 @@ struct KeyringFileTests {
         }
     }
 
+    @Test func rotateFileAddsAKeyAndKeepsTheOldOnes() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/keyring.json"
+            let original = Keyring.generate()
+            try original.createNew(at: path)
+            let rotated = try Keyring.rotateFile(at: path)
+            #expect(rotated.keys.map(\.id) == [1, 2])
+            let loaded = try Keyring.load(path: path)
+            #expect(base64Keys(loaded) == base64Keys(rotated))
+            #expect(base64Keys(loaded)[0] == base64Keys(original)[0])
+            #expect(try mode(of: path) == 0o600)
+        }
+    }
+
+    @Test func rotateFileRefusesAnOpenFile() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory + "/keyring.json"
+            try Keyring.generate().createNew(at: path)
+            try setMode(0o644, of: path)
+            #expect(throws: FieldCryptoError.keyringPermissionsTooOpen(path: path, mode: 0o644)) {
+                try Keyring.rotateFile(at: path)
+            }
+            #expect(try Keyring.decode(Data(contentsOf: URL(fileURLWithPath: path))).keys.count == 1)
+        }
+    }
+
+    @Test func concurrentRotationsLoseNoKey() async throws {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("fieldcrypto-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/keyring.json"
+        try Keyring.generate().createNew(at: path)
+        let rotations = 12
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for _ in 0..<rotations {
+                tasks.addTask { _ = try Keyring.rotateFile(at: path) }
+            }
+            try await tasks.waitForAll()
+        }
+        let loaded = try Keyring.load(path: path)
+        #expect(loaded.keys.map(\.id) == Array(1...UInt32(rotations + 1)))
+        #expect(Set(base64Keys(loaded)).count == rotations + 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["keyring.json"])
+    }
+
     @Test func writeIntoMissingDirectoryFailsWithPath() throws {
         let path = "/nonexistent-\(UUID().uuidString)/keyring.json"
         #expect(throws: FieldCryptoError.keyringWriteFailed(path: path, errno: ENOENT)) {
