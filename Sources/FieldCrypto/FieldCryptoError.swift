@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Everything that can go wrong in `FieldCrypto`.
 ///
 /// Descriptions name files, modes and key ids so an operator can act on them, and never
@@ -33,7 +41,7 @@ public enum FieldCryptoError: Error, Equatable, Sendable, CustomStringConvertibl
     public var description: String {
         switch self {
         case let .keyringUnreadable(path, errno):
-            return "keyring file \(path) cannot be read (errno \(errno))"
+            return "keyring file \(path) cannot be read: \(Self.systemMessage(errno))"
         case let .keyringPermissionsTooOpen(path, mode):
             return "keyring file \(path) has mode \(Self.octal(mode)), which allows group or other "
                 + "access; it must be 0600 or stricter (chmod 600 \(path))"
@@ -47,7 +55,7 @@ public enum FieldCryptoError: Error, Equatable, Sendable, CustomStringConvertibl
         case let .keyringExists(path):
             return "keyring file \(path) already exists; refusing to overwrite it"
         case let .keyringWriteFailed(path, errno):
-            return "keyring file \(path) could not be written (errno \(errno))"
+            return "keyring file \(path) could not be written: \(Self.systemMessage(errno))"
         case .malformedEnvelope:
             return "encrypted field is malformed"
         case let .unknownKeyID(id):
@@ -59,6 +67,14 @@ public enum FieldCryptoError: Error, Equatable, Sendable, CustomStringConvertibl
         case .encryptionFailed:
             return "encrypting a field failed"
         }
+    }
+
+    /// The system's text for an `errno`, with the number: "No such file or directory (errno 2)".
+    static func systemMessage(_ code: Int32) -> String {
+        // Declared non-null on some platforms and implicitly unwrapped on others.
+        let message: UnsafeMutablePointer<CChar>? = strerror(code)
+        guard let text = message else { return "errno \(code)" }
+        return "\(String(cString: text)) (errno \(code))"
     }
 
     /// `0o644` as `0644`: the way `chmod` and `ls` users read modes.

@@ -187,9 +187,10 @@ struct KeyringFileTests {
     @Test func loadReportsMissingFileAndDirectory() throws {
         try withTemporaryDirectory { directory in
             let missing = directory + "/missing.json"
-            #expect(throws: FieldCryptoError.keyringUnreadable(path: missing, errno: ENOENT)) {
+            let error = #expect(throws: FieldCryptoError.keyringUnreadable(path: missing, errno: ENOENT)) {
                 try Keyring.load(path: missing)
             }
+            #expect(error?.description == "keyring file \(missing) cannot be read: No such file or directory (errno 2)")
             try setMode(0o700, of: directory)
             #expect(throws: FieldCryptoError.keyringNotRegularFile(path: directory)) {
                 try Keyring.load(path: directory)
