@@ -1,0 +1,225 @@
+import Crypto
+import Foundation
+import Synchronization
+
+/// Encrypts and authenticates personal fields, and computes blind indexes and MACs, with keys
+/// derived from a `Keyring`.
+///
+/// Envelope (bytes): `[version 0x01][key id, big-endian UInt32][nonce, 12][ciphertext][tag, 16]`,
+/// AES-256-GCM under the group's data key of that root key. The authenticated data is the
+/// envelope header (version and key id) followed by the length-prefixed group id, table,
+/// column and row id of the `FieldContext`.
+///
+/// Derived keys (HKDF-SHA256 from each root key, no salt, 32 bytes):
+/// - data key: info `forecourt/v1/data/<group uuid, lowercase>`
+/// - blind-index key: info `forecourt/v1/bidx/<group uuid, lowercase>/<kind>`
+/// - MAC key: info `forecourt/v1/mac/<purpose>`
+///
+/// Derived keys are cached; one `FieldCipher` is meant to be shared by the whole process.
+public final class FieldCipher: Sendable {
+    /// The envelope version this code writes and reads.
+    public static let envelopeVersion: UInt8 = 0x01
+    /// Bytes before the ciphertext: version, key id, nonce.
+    static let headerSize = 1 + 4
+    static let nonceSize = 12
+    static let tagSize = 16
+    /// The smallest envelope: the one of an empty plaintext.
+    public static let minimumEnvelopeSize = headerSize + nonceSize + tagSize
+
+    /// Past this many cached derived keys the cache starts over; bounds memory whatever the
+    /// number of groups.
+    static let cacheLimit = 4096
+
+    /// The keys this cipher uses.
+    public let keyring: Keyring
+
+    private struct CacheKey: Hashable {
+        let keyID: UInt32
+        let info: String
+    }
+
+    private let cache = Mutex<[CacheKey: SymmetricKey]>([:])
+
+    /// A cipher over `keyring`. To use a rotated keyring, make a new cipher.
+    public init(keyring: Keyring) {
+        self.keyring = keyring
+    }
+
+    /// The id of the key that seals new envelopes.
+    public var newestKeyID: UInt32 { keyring.newest.id }
+
+    // MARK: Envelopes
+
+    /// Encrypts `plaintext` for `context` under the newest key, with a fresh random nonce.
+    public func seal(_ plaintext: [UInt8], context: FieldContext) throws -> [UInt8] {
+        let root = keyring.newest
+        let header = Self.header(keyID: root.id)
+        let key = derivedKey(root, info: Self.dataInfo(group: context.group))
+        let box: AES.GCM.SealedBox
+        do {
+            box = try AES.GCM.seal(
+                plaintext, using: key, nonce: AES.GCM.Nonce(),
+                authenticating: Self.authenticatedData(header: header, context: context))
+        } catch {
+            throw FieldCryptoError.encryptionFailed
+        }
+        var envelope = header
+        envelope.reserveCapacity(Self.minimumEnvelopeSize + plaintext.count)
+        envelope.append(contentsOf: box.nonce)
+        envelope.append(contentsOf: box.ciphertext)
+        envelope.append(contentsOf: box.tag)
+        return envelope
+    }
+
+    /// Encrypts the UTF-8 bytes of `plaintext` for `context`.
+    public func seal(_ plaintext: String, context: FieldContext) throws -> [UInt8] {
+        try seal(Array(plaintext.utf8), context: context)
+    }
+
+    /// Decrypts an envelope sealed for exactly this `context`.
+    ///
+    /// - Throws: `malformedEnvelope`, `unknownKeyID`, or `authenticationFailed` when the
+    ///   envelope was altered or belongs to another group, table, column or row. Never
+    ///   returns a partial or empty value instead.
+    public func open(_ envelope: [UInt8], context: FieldContext) throws -> [UInt8] {
+        let keyID = try keyID(ofEnvelope: envelope)
+        guard let root = keyring.key(id: keyID) else {
+            throw FieldCryptoError.unknownKeyID(keyID)
+        }
+        let key = derivedKey(root, info: Self.dataInfo(group: context.group))
+        let header = Array(envelope[0..<Self.headerSize])
+        let nonceEnd = Self.headerSize + Self.nonceSize
+        let tagStart = envelope.count - Self.tagSize
+        do {
+            let box = try AES.GCM.SealedBox(
+                nonce: AES.GCM.Nonce(data: envelope[Self.headerSize..<nonceEnd]),
+                ciphertext: envelope[nonceEnd..<tagStart],
+                tag: envelope[tagStart...])
+            let plaintext = try AES.GCM.open(
+                box, using: key, authenticating: Self.authenticatedData(header: header, context: context))
+            return Array(plaintext)
+        } catch {
+            throw FieldCryptoError.authenticationFailed
+        }
+    }
+
+    /// Decrypts an envelope holding UTF-8 text.
+    public func openString(_ envelope: [UInt8], context: FieldContext) throws -> String {
+        let bytes = try open(envelope, context: context)
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw FieldCryptoError.notUTF8
+        }
+        return text
+    }
+
+    /// The id of the root key an envelope was sealed under, read from its header without
+    /// decrypting. Throws `malformedEnvelope` for anything that is not a version 1 envelope.
+    public func keyID(ofEnvelope envelope: [UInt8]) throws -> UInt32 {
+        guard envelope.count >= Self.minimumEnvelopeSize, envelope[0] == Self.envelopeVersion else {
+            throw FieldCryptoError.malformedEnvelope
+        }
+        return envelope[1..<5].reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    /// Whether an envelope was sealed under an older key than the newest, so that
+    /// re-encryption should rewrite it.
+    public func needsReencryption(_ envelope: [UInt8]) throws -> Bool {
+        try keyID(ofEnvelope: envelope) != newestKeyID
+    }
+
+    /// Opens an envelope and seals its plaintext again, for the same context, under the
+    /// newest key: one step of re-encryption after a rotation.
+    public func reseal(_ envelope: [UInt8], context: FieldContext) throws -> [UInt8] {
+        try seal(try open(envelope, context: context), context: context)
+    }
+
+    // MARK: Blind indexes
+
+    /// The blind index of an already normalised value: HMAC-SHA256 (32 bytes) under the
+    /// group's key for `kind`, derived from the newest root key. Store this one on write.
+    ///
+    /// Equal inputs in the same group and kind give equal indexes; that equality is what a
+    /// lookup needs and all that the index reveals.
+    public func blindIndex(_ normalized: String, group: UUID, kind: BlindIndexKind) -> [UInt8] {
+        blindIndex(normalized, group: group, kind: kind, root: keyring.newest)
+    }
+
+    /// The blind index of a value under every root key, newest first: search for any of them
+    /// while rows written before a rotation have not yet been re-encrypted.
+    public func blindIndexCandidates(_ normalized: String, group: UUID, kind: BlindIndexKind) -> [[UInt8]] {
+        keyring.keys.reversed().map { blindIndex(normalized, group: group, kind: kind, root: $0) }
+    }
+
+    private func blindIndex(_ normalized: String, group: UUID, kind: BlindIndexKind, root: Keyring.RootKey) -> [UInt8] {
+        let key = derivedKey(root, info: "forecourt/v1/bidx/\(Self.lowercased(group))/\(kind.rawValue)")
+        return Array(HMAC<SHA256>.authenticationCode(for: Array(normalized.utf8), using: key))
+    }
+
+    // MARK: MACs
+
+    /// HMAC-SHA256 (32 bytes) of `data` for `purpose` (for example `changes-cursor`), keyed
+    /// from the oldest root key, which rotation never removes, so a MAC handed out before a
+    /// rotation still verifies after it.
+    public func mac(_ data: [UInt8], purpose: String) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: data, using: macKey(purpose: purpose)))
+    }
+
+    /// Whether `mac` is the MAC of `data` for `purpose`, compared in constant time.
+    public func verifyMAC(_ mac: [UInt8], for data: [UInt8], purpose: String) -> Bool {
+        HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: data, using: macKey(purpose: purpose))
+    }
+
+    private func macKey(purpose: String) -> SymmetricKey {
+        derivedKey(keyring.oldest, info: "forecourt/v1/mac/\(purpose)")
+    }
+
+    // MARK: Derivation
+
+    private func derivedKey(_ root: Keyring.RootKey, info: String) -> SymmetricKey {
+        let cacheKey = CacheKey(keyID: root.id, info: info)
+        if let key = cache.withLock({ $0[cacheKey] }) {
+            return key
+        }
+        let key = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: root.material, info: Array(info.utf8), outputByteCount: 32)
+        cache.withLock { cache in
+            if cache.count >= Self.cacheLimit {
+                cache.removeAll(keepingCapacity: true)
+            }
+            cache[cacheKey] = key
+        }
+        return key
+    }
+
+    static func dataInfo(group: UUID) -> String {
+        "forecourt/v1/data/\(lowercased(group))"
+    }
+
+    static func lowercased(_ id: UUID) -> String {
+        id.uuidString.lowercased()
+    }
+
+    static func header(keyID: UInt32) -> [UInt8] {
+        [envelopeVersion, UInt8(keyID >> 24), UInt8(keyID >> 16 & 0xff), UInt8(keyID >> 8 & 0xff), UInt8(keyID & 0xff)]
+    }
+
+    /// Header, then group id, table, column and row id, each prefixed with its length as a
+    /// big-endian UInt32, so no two contexts give the same bytes.
+    static func authenticatedData(header: [UInt8], context: FieldContext) -> [UInt8] {
+        var data = header
+        func append(_ part: [UInt8]) {
+            let count = UInt32(part.count)
+            data.append(contentsOf: [UInt8(count >> 24), UInt8(count >> 16 & 0xff), UInt8(count >> 8 & 0xff), UInt8(count & 0xff)])
+            data.append(contentsOf: part)
+        }
+        append(uuidBytes(context.group))
+        append(Array(context.table.utf8))
+        append(Array(context.column.utf8))
+        append(uuidBytes(context.row))
+        return data
+    }
+
+    static func uuidBytes(_ id: UUID) -> [UInt8] {
+        withUnsafeBytes(of: id.uuid) { Array($0) }
+    }
+}

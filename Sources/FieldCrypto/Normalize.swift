@@ -1,0 +1,77 @@
+import Foundation
+
+/// The canonical forms of personal fields, used before computing blind indexes (and for
+/// validation), so that lookups match however a value was typed.
+///
+/// Each function returns `nil` for a value that is not valid; callers report which field.
+public enum Normalize {
+    /// The longest email address accepted, in UTF-8 bytes (RFC 5321 path limit).
+    public static let maximumEmailLength = 254
+    /// The longest local part (before `@`) accepted, in UTF-8 bytes.
+    public static let maximumEmailLocalLength = 64
+
+    /// An email address trimmed and lowercased, or `nil` unless it looks like `local@domain`:
+    /// exactly one `@`, a non-empty local part of at most 64 bytes, a domain with a dot that
+    /// neither starts nor ends with one and has no empty label, no whitespace or control
+    /// characters, at most 254 bytes in all.
+    public static func email(_ raw: String) -> String? {
+        let value = raw.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        guard !value.isEmpty, value.utf8.count <= maximumEmailLength else { return nil }
+        guard !value.unicodeScalars.contains(where: { scalar in
+            CharacterSet.whitespacesAndNewlines.contains(scalar) || CharacterSet.controlCharacters.contains(scalar)
+        }) else { return nil }
+        let parts = value.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return nil }
+        let local = parts[0]
+        let domain = parts[1]
+        guard !local.isEmpty, local.utf8.count <= maximumEmailLocalLength else { return nil }
+        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count >= 2, labels.allSatisfy({ !$0.isEmpty }) else { return nil }
+        return value
+    }
+
+    /// A phone number in E.164 form (`+` and 8 to 15 digits, the first not 0), or `nil`.
+    ///
+    /// Spaces, dashes, dots and parentheses are removed, as is a `(0)` trunk-prefix marker
+    /// (`+44 (0)20 7946 0958`); a leading `00` (the international call prefix) becomes `+`. A number with neither is national and cannot be placed in
+    /// a country, so it is invalid.
+    public static func phone(_ raw: String) -> String? {
+        let separators: Set<Character> = ["-", ".", "(", ")"]
+        // "+44 (0)20 ..." marks a trunk prefix that is dialled only nationally; it is not
+        // part of the international number.
+        let withoutTrunk = raw.replacingOccurrences(of: "(0)", with: "")
+        var compact = String(withoutTrunk.filter { !$0.isWhitespace && !separators.contains($0) })
+        if compact.hasPrefix("00") {
+            compact = "+" + compact.dropFirst(2)
+        }
+        guard compact.first == "+" else { return nil }
+        let digits = compact.utf8.dropFirst()
+        guard (8...15).contains(digits.count),
+              digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+              digits.first != UInt8(ascii: "0")
+        else { return nil }
+        return compact
+    }
+
+    /// A full name with compatibility forms unified (NFKD), accents and other combining marks
+    /// removed (and invisible format characters), lowercased, and runs of whitespace collapsed to one space and trimmed:
+    /// `"  JOSÉ  Müller "` becomes `"jose muller"`. `nil` when nothing is left.
+    public static func fullName(_ raw: String) -> String? {
+        let folded = raw
+            .folding(options: [.diacriticInsensitive, .caseInsensitive, .widthInsensitive], locale: nil)
+            .decomposedStringWithCompatibilityMapping
+        var scalars = String.UnicodeScalarView()
+        for scalar in folded.unicodeScalars {
+            switch scalar.properties.generalCategory {
+            case .nonspacingMark, .spacingMark, .enclosingMark, .format:
+                // Accents, and invisible formatting such as zero-width joiners.
+                continue
+            default:
+                scalars.append(scalar)
+            }
+        }
+        let words = String(scalars).lowercased().split(whereSeparator: { $0.isWhitespace })
+        guard !words.isEmpty else { return nil }
+        return words.joined(separator: " ")
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import FieldCrypto
+import Foundation
+
+/// `forecourt keyring`: management of the field-encryption keyring.
+///
+/// Output names files and key ids only; key bytes are never printed.
+struct KeyringCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keyring",
+        abstract: "Manage the keys that encrypt personal fields.",
+        discussion: """
+            The keyring is a JSON file readable by its owner only (mode 0600). Its path comes \
+            from the command's option or, without one, from FORECOURT_KEYRING.
+            """,
+        subcommands: [Generate.self, Rotate.self]
+    )
+
+    /// The environment variable that names the keyring file.
+    static let environmentVariable = "FORECOURT_KEYRING"
+
+    /// The path given on the command line, else the one in the environment.
+    static func keyringPath(_ option: String?, optionName: String) throws -> String {
+        if let option, !option.isEmpty {
+            return option
+        }
+        if let path = ProcessInfo.processInfo.environment[environmentVariable], !path.isEmpty {
+            return path
+        }
+        throw ValidationError("no keyring path: pass \(optionName) PATH or set \(environmentVariable)")
+    }
+
+    /// `forecourt keyring generate`
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a new keyring with one key (mode 0600); never overwrites an existing file."
+        )
+
+        @Option(
+            name: .long,
+            help: ArgumentHelp("Where to write the keyring (default: $FORECOURT_KEYRING).", valueName: "path")
+        )
+        var output: String?
+
+        func run() throws {
+            let path = try KeyringCommand.keyringPath(output, optionName: "--output")
+            let keyring = Keyring.generate()
+            try keyring.createNew(at: path)
+            print("wrote keyring \(path) (key id \(keyring.newest.id))")
+        }
+    }
+
+    /// `forecourt keyring rotate`
+    struct Rotate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a key that encrypts from now on; older keys stay to decrypt older fields.",
+            discussion: """
+                The file is rewritten atomically. Restart every server so all of them know the \
+                new key, then run `forecourt keyring reencrypt` to move old fields to it.
+                """
+        )
+
+        @Option(
+            name: .long,
+            help: ArgumentHelp("The keyring file to rotate (default: $FORECOURT_KEYRING).", valueName: "path")
+        )
+        var keyring: String?
+
+        func run() throws {
+            let path = try KeyringCommand.keyringPath(keyring, optionName: "--keyring")
+            let rotated = try Keyring.rotateFile(at: path)
+            print("rotated keyring \(path): new key id \(rotated.newest.id) (keys \(rotated.keys.map(\.id)))")
+        }
+    }
+}
