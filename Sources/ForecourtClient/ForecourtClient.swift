@@ -113,18 +113,25 @@ public final class ForecourtClient: Sendable {
         // against the certificate instead.
         let sniHostname = ClientCore.isIPAddress(hostname) ? nil : hostname
         let handshake = eventLoopGroup.next().makePromise(of: Void.self)
-        let channel = try await ClientBootstrap(group: eventLoopGroup)
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.seconds(10))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(try NIOSSLClientHandler(context: context, serverHostname: sniHostname))
-                    try sync.addHandler(ByteToMessageHandler(ClientLineDecoder(maximumLength: 64 << 20)))
-                    try sync.addHandler(ClientHandler(core: core, handshake: handshake))
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: eventLoopGroup)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .connectTimeout(.seconds(10))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let sync = channel.pipeline.syncOperations
+                        try sync.addHandler(try NIOSSLClientHandler(context: context, serverHostname: sniHostname))
+                        try sync.addHandler(ByteToMessageHandler(ClientLineDecoder(maximumLength: 64 << 20)))
+                        try sync.addHandler(ClientHandler(core: core, handshake: handshake))
+                    }
                 }
-            }
-            .connect(host: host, port: port).get()
+                .connect(host: host, port: port).get()
+        } catch {
+            // The handler never saw the promise through: complete it, NIO insists.
+            handshake.fail(error)
+            throw error
+        }
         do {
             try await handshake.futureResult.get()
         } catch {

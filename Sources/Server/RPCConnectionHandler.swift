@@ -113,7 +113,8 @@ final class RPCConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
             return
         }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let next = max(deadline, .now() + .milliseconds(10))
+        // Busy: look again a whole timeout later (finishing requests moves lastActivity on).
+        let next = deadline > .now() ? deadline : .now() + settings.idleTimeout
         idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: next) {
             bound.value.0.checkIdle(context: bound.value.1)
         }
