@@ -83,6 +83,7 @@ public final class PostgresPool: Sendable {
 
     /// Runs `body` with a connection on a pool thread. The connection returns to the pool
     /// afterwards, or is discarded if it broke or was left inside a transaction.
+    @discardableResult
     public func withConnection<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
@@ -119,6 +120,7 @@ public final class PostgresPool: Sendable {
     ///
     /// A connection lost while COMMIT was in flight is `commitOutcomeUnknown`; lost before,
     /// `connectionLost` (nothing was committed).
+    @discardableResult
     public func transaction<T: Sendable>(
         settings: [(String, String)] = [],
         readOnly: Bool = false,

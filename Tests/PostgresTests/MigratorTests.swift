@@ -4,6 +4,7 @@ import Testing
 import TestSupport
 
 /// A directory of migration files, removed afterwards.
+@discardableResult
 private func withMigrations<T>(_ files: [String: String], _ body: (String) async throws -> T) async throws -> T {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("migrations-\(UUID().uuidString)").path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

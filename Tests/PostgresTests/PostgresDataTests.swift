@@ -15,7 +15,7 @@ import TestSupport
                     SELECT \("héllo")::text, \(42)::int8, \(Int32(-7))::int4, \(true)::bool, \(id)::uuid,
                            \(when)::timestamptz, \(PostgresDate(daysSinceUnixEpoch: 20_000))::date, \(bytes)::bytea,
                            \(PostgresJSONB(text: Array(#"{"a": 1}"#.utf8)))::jsonb, \(["a", nil, "c"] as [String?])::text[],
-                           \([id])::uuid[], \([bytes, []])::bytea[], \(String?.none)::text, 3::int2
+                           \([id])::uuid[], \([bytes, []])::bytea[], \(Optional<String>.none as String?)::text, 3::int2
                     """)
                 let row = try #require(result.first)
                 return (
