@@ -114,7 +114,7 @@ let package = Package(
         // Tests. TestSupport holds the scoped helpers over the real PostgreSQL that scripts/test starts.
         .target(
             name: "TestSupport",
-            dependencies: ["Postgres", "Storage", "Identity", "Dealers", "ForecourtApp", "ForecourtClient", "ForecourtCore", "RPC", logging, crypto],
+            dependencies: ["Postgres", "Storage", "Identity", "Dealers", "FieldCrypto", "ForecourtApp", "ForecourtClient", "ForecourtCore", "RPC", logging, crypto],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),

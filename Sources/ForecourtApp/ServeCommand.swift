@@ -100,9 +100,8 @@ enum ServiceRunner {
             throw error
         }
         let database = AppDatabase(pool: pool, logger: Logger(label: "forecourt.storage"))
-        let cursors = CursorCodec { cipher.mac($0, purpose: "cursor") }
 
-        let dispatcher = ServiceWiring(database: database, cursors: cursors).dispatcher(logger: Logger(label: "forecourt.rpc"))
+        let dispatcher = ServiceWiring(database: database, cipher: cipher).dispatcher(logger: Logger(label: "forecourt.rpc"))
 
         let server: RPCServer
         do {

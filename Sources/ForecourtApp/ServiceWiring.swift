@@ -1,4 +1,5 @@
 import Dealers
+import FieldCrypto
 import Identity
 import Logging
 import RPC
@@ -11,7 +12,10 @@ public struct ServiceWiring: Sendable {
     public let dealers: DealerService
     public let registry: MethodRegistry
 
-    public init(database: AppDatabase, cursors: CursorCodec) {
+    /// - Parameter cipher: field encryption and the keyed MACs (cursors are MAC'd with it, so
+    ///   every instance sharing the keyring accepts every other's cursors).
+    public init(database: AppDatabase, cipher: FieldCipher) {
+        let cursors = CursorCodec { cipher.mac($0, purpose: "cursor") }
         identity = IdentityService(database: database, cursors: cursors)
         dealers = DealerService(database: database, cursors: cursors)
         var registry = MethodRegistry()

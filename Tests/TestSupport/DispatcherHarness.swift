@@ -1,5 +1,6 @@
 import ForecourtCore
 import Foundation
+import FieldCrypto
 import ForecourtApp
 import Logging
 import RPC
@@ -12,9 +13,13 @@ public struct DispatcherHarness: Sendable {
     public let wiring: ServiceWiring
     public let database: AppDatabase
 
-    public init(_ db: TestDatabase, limits: Dispatcher.Limits = Dispatcher.Limits()) {
+    /// The keyring the harness encrypts with (shared by harnesses made with it, like instances).
+    public let cipher: FieldCipher
+
+    public init(_ db: TestDatabase, cipher: FieldCipher = FieldCipher(keyring: .generate()), limits: Dispatcher.Limits = Dispatcher.Limits()) {
         database = AppDatabase(pool: db.pool)
-        wiring = ServiceWiring(database: database, cursors: .ephemeral())
+        self.cipher = cipher
+        wiring = ServiceWiring(database: database, cipher: cipher)
         dispatcher = wiring.dispatcher(limits: limits, logger: Logger(label: "test"))
     }
 
