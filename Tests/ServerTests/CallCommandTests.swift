@@ -20,22 +20,22 @@ struct CallCommandTests {
     @Test func callsAndReportsErrorsWithExitCodeOne() async throws {
         try await withTestServer { server in
             let connect = ["--connect", "127.0.0.1:\(server.port)", "--ca", server.certificates.ca]
-            var ping = try CallCommand.parse(["system.ping"] + connect)
+            let ping = try CallCommand.parse(["system.ping"] + connect)
             try await ping.run()
 
-            var authenticated = try CallCommand.parse(["test.push", #"{"count": 0}"#, "--key", TestServer.testKey] + connect)
+            let authenticated = try CallCommand.parse(["test.push", #"{"count": 0}"#, "--key", TestServer.testKey] + connect)
             try await authenticated.run()
 
-            var unauthenticated = try CallCommand.parse(["test.push", #"{"count": 0}"#] + connect)
+            let unauthenticated = try CallCommand.parse(["test.push", #"{"count": 0}"#] + connect)
             await #expect(throws: ExitCode(1)) { try await unauthenticated.run() }
 
-            var wrongKey = try CallCommand.parse(["system.ping", "--key", "nope"] + connect)
+            let wrongKey = try CallCommand.parse(["system.ping", "--key", "nope"] + connect)
             await #expect(throws: ExitCode(1)) { try await wrongKey.run() }
 
-            var badJSON = try CallCommand.parse(["system.ping", "{"] + connect)
+            let badJSON = try CallCommand.parse(["system.ping", "{"] + connect)
             await #expect(throws: (any Error).self) { try await badJSON.run() }
 
-            var unreachable = try CallCommand.parse(["system.ping", "--connect", "127.0.0.1:1", "--ca", server.certificates.ca])
+            let unreachable = try CallCommand.parse(["system.ping", "--connect", "127.0.0.1:1", "--ca", server.certificates.ca])
             await #expect(throws: ExitCode(2)) { try await unreachable.run() }
         }
     }
