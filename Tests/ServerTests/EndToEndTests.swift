@@ -228,6 +228,19 @@ struct EndToEndTests {
         }
     }
 
+    @Test func cancellingACallEndsItsWait() async throws {
+        try await withTestServer { server in
+            let client = try await server.connect()
+            let blocked = Task { try await client.call("test.block") }
+            try await eventually { server.gate.running == 1 }
+            blocked.cancel()
+            await #expect(throws: CancellationError.self) { try await blocked.value }
+            server.gate.open()
+            #expect(try await client.call("system.ping") == ["ok": true])
+            await client.close()
+        }
+    }
+
     @Test func pushesReachTheClient() async throws {
         try await withTestServer({ $0.pushQueueLimit = 5 }) { server in
             let client = try await server.connect()
