@@ -157,17 +157,23 @@ public final class ForecourtClient: Sendable {
 
     /// Calls `method` and returns the whole response object (`result` or `error`), for callers
     /// that print it (`forecourt call`) rather than act on it.
+    /// Cancelling the calling task ends the wait with `CancellationError`.
     public func request(_ method: String, params: JSON = .object(JSONObject())) async throws -> JSON {
         let id = core.nextID()
         let line = JSONWriter.write(RPCRequest(id: .number(JSONNumber(id)), method: method, params: params).json)
-        return try await withCheckedThrowingContinuation { continuation in
-            guard core.register(id: id, continuation) else {
-                continuation.resume(throwing: Error.connectionClosed)
-                return
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                guard core.register(id: id, continuation) else {
+                    continuation.resume(throwing: Error.connectionClosed)
+                    return
+                }
+                channel.writeAndFlush(Self.buffer(line, newline: true)).whenFailure { [core] _ in
+                    core.fail(id: id, Error.connectionClosed)
+                }
             }
-            channel.writeAndFlush(Self.buffer(line, newline: true)).whenFailure { [core] _ in
-                core.fail(id: id, Error.connectionClosed)
-            }
+        } onCancel: { [core] in
+            // The request may still run on the server; its late answer goes to `unmatched`.
+            core.fail(id: id, CancellationError())
         }
     }
 

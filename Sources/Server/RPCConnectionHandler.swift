@@ -60,6 +60,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
     /// No more lines are read (shutdown, or the peer closed its side): close when idle.
     private var draining = false
     private var closing = false
+    private var flushScheduled = false
     private var lastActivity = NIODeadline.now()
     private var idleTimer: Scheduled<Void>?
     private var authenticationTimer: Scheduled<Void>?
@@ -214,11 +215,26 @@ final class RPCConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
             return
         }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        context.writeAndFlush(wrapOutboundOut(lineBuffer(response, context: context)))
-            .assumeIsolated().whenComplete { _ in
-                let (handler, context) = bound.value
-                handler.requestFinished(context: context)
-            }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.assumeIsolated().whenComplete { _ in
+            let (handler, context) = bound.value
+            handler.requestFinished(context: context)
+        }
+        context.write(wrapOutboundOut(lineBuffer(response, context: context)), promise: promise)
+        scheduleFlush(context: context)
+    }
+
+    /// One flush for all the answers completed in this event-loop tick: pipelined answers then
+    /// share TLS records and system calls instead of costing one each.
+    private func scheduleFlush(context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.assumeIsolated().execute {
+            let (handler, context) = bound.value
+            handler.flushScheduled = false
+            context.flush()
+        }
     }
 
     private func requestFinished(context: ChannelHandlerContext) {
@@ -241,8 +257,10 @@ final class RPCConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
             return
         }
         let pushes = self.pushes
-        context.writeAndFlush(wrapOutboundOut(lineBuffer(bytes, context: context)))
-            .whenComplete { _ in pushes.release() }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in pushes.release() }
+        context.write(wrapOutboundOut(lineBuffer(bytes, context: context)), promise: promise)
+        scheduleFlush(context: context)
     }
 
     // MARK: outbound

@@ -5,6 +5,8 @@ import NIOCore
 import NIOSSL
 import RPC
 import Server
+import Logging
+import Synchronization
 import Testing
 
 /// The listener over real TLS on 127.0.0.1, with `ForecourtClient`.
@@ -226,6 +228,19 @@ struct EndToEndTests {
         }
     }
 
+    @Test func cancellingACallEndsItsWait() async throws {
+        try await withTestServer { server in
+            let client = try await server.connect()
+            let blocked = Task { try await client.call("test.block") }
+            try await eventually { server.gate.running == 1 }
+            blocked.cancel()
+            await #expect(throws: CancellationError.self) { try await blocked.value }
+            server.gate.open()
+            #expect(try await client.call("system.ping") == ["ok": true])
+            await client.close()
+        }
+    }
+
     @Test func pushesReachTheClient() async throws {
         try await withTestServer({ $0.pushQueueLimit = 5 }) { server in
             let client = try await server.connect()
@@ -336,6 +351,29 @@ struct EndToEndTests {
                 let anonymous = try await ForecourtClient.connect(host: "127.0.0.1", port: server.port, caPath: certificates.ca)
                 await #expect(throws: (any Error).self) { try await anonymous.call("system.ping") }
             } catch {}
+        }
+    }
+}
+
+struct CertificateReloaderTests {
+    @Test func sighupReloadsTheCertificates() async throws {
+        try await withTestServer { server in
+            let reloads = Mutex(0)
+            let reloader = CertificateReloader(
+                server: server.server, logger: Logger(label: "test"),
+                onReload: { result in if case .success = result { reloads.withLock { $0 += 1 } } })
+            let running = Task { await reloader.run() }
+            // The signal source starts with run(); repeat the signal until it has been seen.
+            try await eventually {
+                kill(getpid(), SIGHUP)
+                try? await Task.sleep(for: .milliseconds(20))
+                return reloads.withLock { $0 } > 0
+            }
+            let client = try await server.connect()
+            #expect(try await client.call("system.ping") == ["ok": true])
+            await client.close()
+            running.cancel()
+            await running.value
         }
     }
 }
