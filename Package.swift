@@ -81,7 +81,9 @@ let package = Package(
         ),
         .target(
             name: "ForecourtClient",
-            dependencies: ["RPC", .product(name: "NIOSSL", package: "swift-nio-ssl")] + nio,
+            dependencies: [
+                "RPC", .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio"),
+            ] + nio,
             swiftSettings: strict
         ),
         .target(
@@ -95,7 +97,6 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ] + nio,
             swiftSettings: strict

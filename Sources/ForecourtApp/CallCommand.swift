@@ -61,7 +61,7 @@ public struct CallCommand: AsyncParsableCommand {
         do {
             client = try await ForecourtClient.connect(host: host, port: port, caPath: caPath, serverHostname: serverName)
         } catch {
-            Self.printError("cannot connect to \(address): \(error)")
+            printError("forecourt call: cannot connect to \(address): \(error)")
             throw ExitCode(2)
         }
         let response: JSON
@@ -79,7 +79,7 @@ public struct CallCommand: AsyncParsableCommand {
             throw exit
         } catch {
             await client.close()
-            Self.printError("the call failed: \(error)")
+            printError("forecourt call: the call failed: \(error)")
             throw ExitCode(2)
         }
         await client.close()
@@ -108,7 +108,4 @@ public struct CallCommand: AsyncParsableCommand {
         return (host, port)
     }
 
-    private static func printError(_ message: String) {
-        FileHandle.standardError.write(Data("forecourt call: \(message)\n".utf8))
-    }
 }

@@ -79,15 +79,12 @@ struct ServiceConfiguration: Sendable {
             metricsPort: metricsPort, databasePoolSize: poolSize, migrationsDirectory: migrations, logLevel: logLevel)
     }
 
-    /// `host:port`, `[v6]:port`.
+    /// `host:port`, `[v6]:port` (the same syntax as `forecourt call --connect`).
     static func hostAndPort(_ text: String, setting: String) throws(ConfigurationError) -> (String, Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
-            (0...65535).contains(port)
-        else { throw ConfigurationError(setting: setting, problem: "must be host:port, not \(text)") }
-        var host = String(text[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { throw ConfigurationError(setting: setting, problem: "must be host:port, not \(text)") }
-        return (host, port)
+        guard let address = CallCommand.parseHostPort(text) else {
+            throw ConfigurationError(setting: setting, problem: "must be host:port, not \(text)")
+        }
+        return address
     }
 }
 

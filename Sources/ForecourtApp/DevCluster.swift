@@ -73,10 +73,17 @@ struct DevCluster {
     }
 
     func start() throws {
-        try Self.runAsPostgres([
-            Self.binaries + "/pg_ctl", "-D", dataDirectory, "-l", logFile, "-w", "-t", "60",
-            "-o", "-p \(Self.port) -k \(socketDirectory) -c listen_addresses=''", "start",
-        ])
+        // The server inherits pg_ctl's output: a pipe would never reach end of file, so none is used.
+        do {
+            try Self.runAsPostgres(
+                [
+                    Self.binaries + "/pg_ctl", "-D", dataDirectory, "-l", logFile, "-w", "-t", "60",
+                    "-o", "-p \(Self.port) -k \(socketDirectory) -c listen_addresses=''", "start",
+                ], captureOutput: false)
+        } catch {
+            let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+            throw Failure(description: "PostgreSQL did not start; the end of \(logFile):\n" + log.split(separator: "\n").suffix(10).joined(separator: "\n"))
+        }
     }
 
     func stop() throws {
@@ -84,25 +91,58 @@ struct DevCluster {
     }
 
     @discardableResult
-    static func runAsPostgres(_ arguments: [String]) throws -> String {
-        try run(isRoot ? ["runuser", "-u", "postgres", "--"] + arguments : arguments)
+    static func runAsPostgres(_ arguments: [String], captureOutput: Bool = true) throws -> String {
+        try run(isRoot ? ["runuser", "-u", "postgres", "--"] + arguments : arguments, captureOutput: captureOutput)
     }
 
     /// Runs a program (found on PATH) and returns its output; a non-zero exit is an error with its output.
+    ///
+    /// posix_spawn and waitpid rather than Foundation's `Process`, whose exit detection was
+    /// seen to hang when called from an async command.
     @discardableResult
-    static func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
+    static func run(_ arguments: [String], captureOutput: Bool = true) throws -> String {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var fds: [Int32] = [-1, -1]
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if captureOutput {
+            guard pipe(&fds) == 0 else { throw Failure(description: "cannot create a pipe") }
+            posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+            posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
+            posix_spawn_file_actions_addclose(&actions, fds[0])
+            posix_spawn_file_actions_addclose(&actions, fds[1])
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        }
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
+        if captureOutput { close(fds[1]) }
+        guard spawned == 0 else {
+            if captureOutput { close(fds[0]) }
+            throw Failure(description: "cannot run \(arguments[0])")
+        }
+        var output: [UInt8] = []
+        if captureOutput {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = read(fds[0], &buffer, buffer.count)
+                if count > 0 {
+                    output.append(contentsOf: buffer[0..<count])
+                } else if count == 0 || errno != EINTR {
+                    break
+                }
+            }
+            close(fds[0])
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let text = String(decoding: output, as: UTF8.self)
+        // WIFEXITED and WEXITSTATUS, which Swift does not import.
+        guard status & 0x7f == 0, (status >> 8) & 0xff == 0 else {
             throw Failure(description: "\(arguments.joined(separator: " ")) failed:\n\(text)")
         }
         return text

@@ -39,7 +39,7 @@ struct DevCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         let cluster = try DevCluster.prepare(stateDirectory: state)
         if !cluster.isInitialized {
-            print("creating a private PostgreSQL cluster in \(cluster.directory) ...")
+            say("creating a private PostgreSQL cluster in \(cluster.directory) ...")
             try cluster.initialize()
         }
         if !cluster.isRunning {
@@ -51,7 +51,7 @@ struct DevCommand: AsyncParsableCommand {
             try? cluster.stop()
             throw error
         }
-        print("stopping PostgreSQL ...")
+        say("stopping PostgreSQL ...")
         try cluster.stop()
     }
 
@@ -63,7 +63,7 @@ struct DevCommand: AsyncParsableCommand {
             let connection = try PostgresConnection(connectionString: owner)
             defer { connection.close() }
             try Migrator(directory: migrations).migrate(on: connection) { migration in
-                print("applied migration " + String(format: "%04d", migration.version) + "_\(migration.name).sql")
+                say("applied migration " + String(format: "%04d", migration.version) + "_\(migration.name).sql")
             }
             try connection.execute(
                 unsafeSQL: """
@@ -106,6 +106,12 @@ struct DevCommand: AsyncParsableCommand {
             try admin.execute(unsafeSQL: "CREATE DATABASE \(Self.database)")
         }
     }
+}
+
+/// Prints a line at once: the service's log lines go to standard error, and both must stay in order.
+func say(_ text: String) {
+    print(text)
+    fflush(nil)
 }
 
 /// The demo dealer group and its keys, made once and remembered in `.forecourt/dev-keys.json`
@@ -165,8 +171,7 @@ enum DemoData {
                 groupID: group.uuidString.lowercased(), dealers: dealers.mapValues { $0.uuidString.lowercased() }, keys: made)
             let data = try JSONEncoder().encode(keys)
             // Written before COMMIT: if it fails, nothing is committed and the next run starts over.
-            FileManager.default.createFile(atPath: keysFile, contents: data, attributes: [.posixPermissions: 0o600])
-            guard FileManager.default.fileExists(atPath: keysFile) else {
+            guard FileManager.default.createFile(atPath: keysFile, contents: data, attributes: [.posixPermissions: 0o600]) else {
                 throw DevCluster.Failure(description: "cannot write \(keysFile)")
             }
             try connection.execute(unsafeSQL: "COMMIT")
@@ -196,6 +201,6 @@ enum DemoData {
             "Ctrl-C stops the service and PostgreSQL; the data stays for the next run.",
             "",
         ]
-        print(lines.joined(separator: "\n"))
+        say(lines.joined(separator: "\n"))
     }
 }

@@ -11,7 +11,6 @@ import RPC
 import Server
 import ServiceLifecycle
 import Storage
-import UnixSignals
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -115,7 +114,9 @@ enum ServiceRunner {
             await pool.shutdown()
             throw StartupError(description: "FORECOURT_TLS_CERT/FORECOURT_TLS_KEY: \(error)")
         }
-        var services: [any Service] = [server, PoolMetrics(pool: pool)]
+        var services: [any Service] = [
+            server, CertificateReloader(server: server, logger: Logger(label: "forecourt.server")), PoolMetrics(pool: pool),
+        ]
         if let host = configuration.metricsHost, let metrics {
             services.append(
                 MetricsHTTPServer(host: host, port: configuration.metricsPort, logger: Logger(label: "forecourt.metrics")) {
@@ -124,26 +125,13 @@ enum ServiceRunner {
         }
         let group = ServiceGroup(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
-        // SIGHUP re-reads the TLS certificate and key for new connections.
-        let reloader = Task {
-            for await _ in await UnixSignalsSequence(trapping: .sighup) {
-                do {
-                    try server.reloadCertificates()
-                } catch {
-                    logger.error("TLS reload failed; the previous certificate stays in use", metadata: ["error": "\(error)"])
-                }
-            }
-        }
         let announcer = Task {
             if let port = try? await server.listeningPort() {
                 logger.info("serving JSON-RPC over TLS", metadata: ["listen": "\(configuration.listenHost):\(port)"])
                 onListening(port)
             }
         }
-        defer {
-            reloader.cancel()
-            announcer.cancel()
-        }
+        defer { announcer.cancel() }
         do {
             try await group.run()
         } catch {

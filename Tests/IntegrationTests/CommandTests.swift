@@ -1,0 +1,146 @@
+import ArgumentParser
+import FieldCrypto
+import ForecourtClient
+import ForecourtCore
+import Foundation
+import Postgres
+import RPC
+import Server
+import Testing
+import TestSupport
+
+@testable import ForecourtApp
+
+/// The CLI's operator commands, start-up checks, and `serve` end to end over TLS.
+@Suite struct CommandTests {
+    @Test func missingOrBadSettingsNameTheSetting() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let certificate = directory + "/cert.pem"
+        _ = FileManager.default.createFile(atPath: certificate, contents: Data("x".utf8))
+        let complete = [
+            "FORECOURT_DATABASE_URL": "host=/nowhere", "FORECOURT_TLS_CERT": certificate, "FORECOURT_TLS_KEY": certificate,
+            "FORECOURT_KEYRING": certificate, "FORECOURT_MIGRATIONS_DIR": TestEnvironment.migrationsDirectory,
+        ]
+        #expect(throws: Never.self) { try ServiceConfiguration.load(environment: complete) }
+        let cases: [(String, String?)] = [
+            ("FORECOURT_DATABASE_URL", nil), ("FORECOURT_TLS_CERT", nil), ("FORECOURT_TLS_KEY", directory + "/missing.pem"),
+            ("FORECOURT_KEYRING", nil), ("FORECOURT_LISTEN", "localhost"), ("FORECOURT_DB_POOL_SIZE", "0"),
+            ("FORECOURT_METRICS_LISTEN", "x:99999"), ("FORECOURT_MIGRATIONS_DIR", directory + "/none"),
+        ]
+        for (setting, value) in cases {
+            var environment = complete
+            environment[setting] = value
+            let error = #expect(throws: ConfigurationError.self) { try ServiceConfiguration.load(environment: environment) }
+            #expect(error?.setting == setting)
+            #expect(error.map { !String(describing: $0).contains("\n") } == true)
+        }
+    }
+
+    @Test func migrateGroupAndKeyCommands() async throws {
+        try await withEmptyTestDatabase { db in
+            let url = db.ownerConnectionString
+            let migrations = TestEnvironment.migrationsDirectory
+            try MigrateCommand.parse(["--database-url", url, "--migrations", migrations, "--status"]).run()
+            try MigrateCommand.parse(["--database-url", url, "--migrations", migrations]).run()
+            let owner = try db.ownerConnection()
+            defer { owner.close() }
+            let pending = try Migrator(directory: migrations).status(on: owner).pending
+            #expect(pending.isEmpty)
+
+            try GroupCommand.Create.parse(["--database-url", url, "Northern Group"]).run()
+            let group = try #require(
+                try owner.query("SELECT id FROM forecourt.dealer_groups WHERE name = 'Northern Group'").first?.decode(0, as: UUID.self))
+
+            // Scopes are checked before anything is written.
+            for arguments in [
+                ["--role", "factory", "--group", group.uuidString, "--label", "f"],
+                ["--role", "sales", "--group", group.uuidString, "--label", "s"],
+                ["--role", "auditor", "--label", "a"],
+                ["--role", "wizard", "--group", group.uuidString, "--label", "w"],
+                ["--role", "auditor", "--group", UUID().uuidString, "--label", "a"],
+            ] {
+                #expect(throws: (any Error).self, "\(arguments)") {
+                    try KeyCommand.Create.parse(["--database-url", url] + arguments).run()
+                }
+            }
+            try KeyCommand.Create.parse(["--database-url", url, "--role", "group_admin", "--group", group.uuidString, "--label", "admin"]).run()
+            try KeyCommand.Create.parse(["--database-url", url, "--role", "factory", "--label", "feed"]).run()
+            let keys = try owner.query("SELECT role, dealer_group_id FROM forecourt.api_keys ORDER BY role").rows.map {
+                (try $0.decode(0, as: String.self), try $0.decode(1, as: UUID?.self))
+            }
+            #expect(keys.map(\.0) == ["factory", "group_admin"])
+            #expect(keys[0].1 == nil)
+            #expect(keys[1].1 == group)
+            // The operator's key.create is in the group's audit log.
+            let audit = try owner.query("SELECT count(*) FROM forecourt.audit_log WHERE method = 'key.create'").first!.decode(0, as: Int.self)
+            #expect(audit == 1)
+        }
+    }
+
+    @Test func serveRefusesADatabaseWithPendingMigrations() async throws {
+        try await withEmptyTestDatabase { db in
+            let pool = PostgresPool(configuration: .init(connectionString: db.ownerConnectionString, maximumConnections: 1))
+            let error = await #expect(throws: ServiceRunner.StartupError.self) {
+                try await ServiceRunner.checkSchema(pool, migrationsDirectory: TestEnvironment.migrationsDirectory)
+            }
+            #expect(error?.description.hasPrefix("FORECOURT_DATABASE_URL") == true)
+            await pool.shutdown()
+        }
+    }
+
+    /// `forecourt serve`'s wiring over real TLS: roles, scopes and a revoked key on an open session.
+    @Test func servesOverTLSAndRevocationReachesOpenSessions() async throws {
+        try await withTestDatabase { db in
+            let fixture = try db.makeGroup()
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let tls = try DevCertificates.ensure(in: directory + "/tls")
+            let keyring = directory + "/keyring.json"
+            try Keyring.generate().createNew(at: keyring)
+            let configuration = ServiceConfiguration(
+                databaseURL: db.ownerConnectionString, listenHost: "127.0.0.1", listenPort: 0,
+                tlsCertificatePath: tls.certificate, tlsKeyPath: tls.privateKey, tlsClientCAPath: nil, keyringPath: keyring,
+                metricsHost: nil, metricsPort: 0, databasePoolSize: 4, migrationsDirectory: TestEnvironment.migrationsDirectory,
+                logLevel: "error")
+            let port = AsyncStream.makeStream(of: Int.self)
+            let service = Task {
+                try await ServiceRunner.run(configuration, metrics: nil) { port.continuation.yield($0) }
+            }
+            defer { service.cancel() }
+            var ports = port.stream.makeAsyncIterator()
+            let listening = try #require(await ports.next())
+
+            let admin = try await ForecourtClient.connect(host: "127.0.0.1", port: listening, caPath: tls.ca, serverHostname: "localhost")
+            _ = try await admin.authenticate(apiKey: fixture.key(.groupAdmin))
+            let created = try await admin.call("key.create", params: ["role": "auditor", "label": "temp"])
+            let apiKey = try #require(created["api_key"]?.stringValue)
+
+            let auditor = try await ForecourtClient.connect(host: "127.0.0.1", port: listening, caPath: tls.ca, serverHostname: "localhost")
+            _ = try await auditor.authenticate(apiKey: apiKey)
+            #expect(try await auditor.call("dealer.list")["items"]?.arrayValue?.count == 2)
+            do {
+                _ = try await auditor.call("dealer.create", params: ["code": "NOPE1", "name": "x"])
+                Issue.record("an auditor created a dealer")
+            } catch ForecourtClient.Error.rpc(let code, _, _) {
+                #expect(code == -32002)
+            }
+
+            _ = try await admin.call("key.revoke", params: ["id": created["id"] ?? .null])
+            // Within 5 seconds (the dispatcher re-checks every 2), the open session stops working.
+            var revokedCode: Int?
+            for _ in 0..<50 where revokedCode == nil {
+                do {
+                    _ = try await auditor.call("dealer.list")
+                    try await Task.sleep(for: .milliseconds(100))
+                } catch ForecourtClient.Error.rpc(let code, _, _) {
+                    revokedCode = code
+                }
+            }
+            #expect(revokedCode == -32001)
+            await admin.close()
+            await auditor.close()
+        }
+    }
+}
