@@ -143,6 +143,7 @@ let package = Package(
             dependencies: [
                 "ForecourtApp", "ForecourtClient", "Postgres", "Storage", "FieldCrypto", "ForecourtCore", "RPC",
                 "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications", "Audit",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ] + testing,
             swiftSettings: strict
         ),

@@ -1,9 +1,11 @@
 import ArgumentParser
 import Audit
+import Crypto
 import Dealers
 import ForecourtCore
 import Foundation
 import Identity
+import NIOSSL
 import Postgres
 import RPC
 
@@ -116,6 +118,11 @@ struct KeyCommand: ParsableCommand {
         @Option(help: "A label to tell the key apart.")
         var label: String
 
+        @Option(
+            name: .customLong("client-certificate"),
+            help: "A client certificate (PEM) that authenticates as this principal over mutual TLS, instead of a secret key.")
+        var clientCertificate: String?
+
         @Flag(help: "Print a JSON object with api_key.")
         var json = false
 
@@ -135,9 +142,20 @@ struct KeyCommand: ParsableCommand {
                 throw ValidationError(role.isDealerScoped ? "--dealer: required for \(role.rawValue) keys" : "--dealer: only for dealer_manager and sales keys")
             }
             guard (1...200).contains(label.count) else { throw ValidationError("--label: 1 to 200 characters") }
+            // A client certificate is registered under the SHA-256 of its DER form, which is what
+            // the server computes for the certificate a client presents.
+            var certificateHash: [UInt8]?
+            if let clientCertificate {
+                guard let certificate = try? NIOSSLCertificate.fromPEMFile(clientCertificate).first else {
+                    throw ValidationError("--client-certificate: cannot read a PEM certificate from \(clientCertificate)")
+                }
+                certificateHash = Array(SHA256.hash(data: try certificate.toDERBytes()))
+            }
             let connection = try database.connect()
             defer { connection.close() }
             let key = APIKey.generate()
+            let keyHash = certificateHash ?? key.hash
+            let prefix = certificateHash.map { "cert:" + $0.prefix(4).hexString } ?? key.prefix
             try connection.execute(unsafeSQL: "BEGIN")
             let record: KeyRecord
             do {
@@ -154,8 +172,8 @@ struct KeyCommand: ParsableCommand {
                     }
                 }
                 record = try KeyRecord.insert(
-                    connection, role: role, group: groupID, dealer: dealerID, label: label, keyHash: key.hash,
-                    prefix: key.prefix, createdBy: nil)
+                    connection, role: role, group: groupID, dealer: dealerID, label: label, keyHash: keyHash,
+                    prefix: prefix, createdBy: nil)
                 if let groupID {
                     try AuditLog.record(
                         connection, group: groupID, principal: nil, method: "key.create", objectType: "api_key",
@@ -165,6 +183,14 @@ struct KeyCommand: ParsableCommand {
             } catch {
                 try? connection.execute(unsafeSQL: "ROLLBACK")
                 throw error
+            }
+            if certificateHash != nil {
+                if json {
+                    printJSON(record.json)
+                } else {
+                    print("registered the client certificate as \(role.rawValue) principal \(record.id.uuidString.lowercased()) (\(label))")
+                }
+                return
             }
             if json {
                 guard case .object(var object) = record.json else { return }

@@ -5,6 +5,7 @@ import ForecourtCore
 import Foundation
 import Postgres
 import RPC
+import NIOSSL
 import Server
 import Testing
 import TestSupport
@@ -87,6 +88,44 @@ import TestSupport
             }
             #expect(error?.description.hasPrefix("FORECOURT_DATABASE_URL") == true)
             await pool.shutdown()
+        }
+    }
+
+    /// A client certificate registered with `forecourt key create --client-certificate` authenticates
+    /// a mutual-TLS connection with no API key.
+    @Test func clientCertificateAuthenticatesOverMutualTLS() async throws {
+        try await withTestDatabase { db in
+            let fixture = try db.makeGroup()
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mtls-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let tls = try DevCertificates.ensure(in: directory + "/tls")
+            let client = try DevCertificates.issueClientCertificate(in: directory + "/tls", name: "crm")
+            try KeyCommand.Create.parse([
+                "--database-url", db.ownerConnectionString, "--role", "crm_sync", "--group", fixture.group.uuidString,
+                "--label", "crm by certificate", "--client-certificate", client.certificate,
+            ]).run()
+            let keyring = directory + "/keyring.json"
+            try Keyring.generate().createNew(at: keyring)
+            let configuration = ServiceConfiguration(
+                databaseURL: db.ownerConnectionString, listenHost: "127.0.0.1", listenPort: 0,
+                tlsCertificatePath: tls.certificate, tlsKeyPath: tls.privateKey, tlsClientCAPath: tls.ca, keyringPath: keyring,
+                metricsHost: nil, metricsPort: 0, databasePoolSize: 2, migrationsDirectory: TestEnvironment.migrationsDirectory,
+                logLevel: "error")
+            let port = AsyncStream.makeStream(of: Int.self)
+            let service = Task { try await ServiceRunner.run(configuration, metrics: nil) { port.continuation.yield($0) } }
+            defer { service.cancel() }
+            var ports = port.stream.makeAsyncIterator()
+            let listening = try #require(await ports.next())
+            var settings = TLSConfiguration.makeClientConfiguration()
+            settings.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(tls.ca))
+            settings.certificateChain = try NIOSSLCertificate.fromPEMFile(client.certificate).map { .certificate($0) }
+            settings.privateKey = .privateKey(try NIOSSLPrivateKey(file: client.privateKey, format: .pem))
+            let connection = try await ForecourtClient.connect(
+                host: "127.0.0.1", port: listening, tlsConfiguration: settings, serverHostname: "localhost")
+            let whoami = try await connection.call("session.whoami")
+            #expect(whoami["principal"]?["role"] == "crm_sync")
+            #expect(whoami["principal"]?["label"] == "crm by certificate")
+            await connection.close()
         }
     }
 
