@@ -1,4 +1,5 @@
 import CLibPQ
+import Foundation
 
 /// One libpq connection. Every call blocks: use it only on a thread of the pool's
 /// `NIOThreadPool` (a transaction body), never on an event loop.
@@ -22,7 +23,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Connects with a libpq connection string (`host=... dbname=...`) or URI (`postgresql://...`).
     /// TLS to the database follows libpq's own `sslmode` and related settings.
     public init(connectionString: String, statementCacheLimit: Int = 256) throws(PostgresError) {
-        guard let handle = PQconnectdb(connectionString) else { throw PostgresError(.connectionFailed) }
+        guard let handle = Self.connect(connectionString) else { throw PostgresError(.connectionFailed) }
         guard PQstatus(handle) == CONNECTION_OK else {
             PQfinish(handle)
             throw PostgresError(.connectionFailed)
@@ -33,6 +34,31 @@ public final class PostgresConnection: @unchecked Sendable {
 
     deinit {
         if !closed { PQfinish(handle) }
+    }
+
+    /// Settings that bound how long a dead peer can hold a caller: connecting, and noticing a
+    /// broken network under a running query. The connection string may override each.
+    static let boundedDefaults: [(String, String)] = [
+        ("connect_timeout", "10"), ("keepalives", "1"), ("keepalives_idle", "30"), ("keepalives_interval", "10"),
+        ("keepalives_count", "3"), ("application_name", "forecourt"),
+    ]
+
+    /// `PQconnectdbParams` with the defaults first and the caller's string expanded after them,
+    /// so that whatever the string sets wins.
+    private static func connect(_ connectionString: String) -> OpaquePointer? {
+        let keywords = boundedDefaults.map(\.0) + ["dbname"]
+        let values = boundedDefaults.map(\.1) + [connectionString]
+        let keywordPointers: [UnsafeMutablePointer<CChar>?] = keywords.map { strdup($0) } + [nil]
+        let valuePointers: [UnsafeMutablePointer<CChar>?] = values.map { strdup($0) } + [nil]
+        defer {
+            for pointer in keywordPointers { free(pointer) }
+            for pointer in valuePointers { free(pointer) }
+        }
+        return keywordPointers.map { UnsafePointer($0) }.withUnsafeBufferPointer { keywordBuffer in
+            valuePointers.map { UnsafePointer($0) }.withUnsafeBufferPointer { valueBuffer in
+                PQconnectdbParams(keywordBuffer.baseAddress, valueBuffer.baseAddress, 1)
+            }
+        }
     }
 
     /// Closes the connection (once).

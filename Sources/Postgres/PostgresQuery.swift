@@ -43,6 +43,12 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
             sql += "$\(bindings.count)"
         }
 
+        /// A nullable bind parameter (NULL for nil), typed by `Value`.
+        public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value?) {
+            bindings.append(value)
+            sql += "$\(bindings.count)"
+        }
+
         /// SQL text chosen by code (a table name, a fixed fragment). Never pass request data.
         public mutating func appendInterpolation(unsafeSQL text: String) {
             sql += text

@@ -29,8 +29,16 @@ import TestSupport
         let url = try TestEnvironment.baseConnectionString
         let pool = PostgresPool(
             configuration: .init(connectionString: url, maximumConnections: 1, acquireTimeout: .milliseconds(200)))
-        let holder = Task { try await pool.withConnection { try $0.query("SELECT pg_sleep(1.5)") } }
-        try await Task.sleep(for: .milliseconds(300))
+        // The holder says when it has the only connection, however slow the machine is.
+        let (held, heldContinuation) = AsyncStream.makeStream(of: Void.self)
+        let holder = Task {
+            try await pool.withConnection { connection in
+                heldContinuation.yield()
+                try connection.query("SELECT pg_sleep(1.5)")
+            }
+        }
+        var heldIterator = held.makeAsyncIterator()
+        _ = await heldIterator.next()
         let error = await #expect(throws: PostgresError.self) {
             try await pool.withConnection { try $0.query("SELECT 1") }
         }
