@@ -115,7 +115,10 @@ let package = Package(
         // Tests. TestSupport holds the scoped helpers over the real PostgreSQL that scripts/test starts.
         .target(
             name: "TestSupport",
-            dependencies: ["Postgres", "Storage", "Identity", "Dealers", "FieldCrypto", "ForecourtApp", "ForecourtClient", "ForecourtCore", "RPC", logging, crypto],
+            dependencies: [
+                "Postgres", "Storage", "Identity", "Dealers", "FieldCrypto", "ForecourtApp", "ForecourtClient",
+                "ForecourtCore", "RPC", logging, crypto, .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),
@@ -143,7 +146,6 @@ let package = Package(
             dependencies: [
                 "ForecourtApp", "ForecourtClient", "Postgres", "Storage", "FieldCrypto", "ForecourtCore", "RPC",
                 "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications", "Audit",
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ] + testing,
             swiftSettings: strict
         ),

@@ -10,21 +10,41 @@ struct ConfigurationError: Error, CustomStringConvertible {
 
 /// Everything `forecourt serve` needs, read from the environment and flags and checked
 /// before anything starts.
-struct ServiceConfiguration: Sendable {
-    var databaseURL: String
-    var listenHost: String
-    var listenPort: Int
-    var tlsCertificatePath: String
-    var tlsKeyPath: String
+public struct ServiceConfiguration: Sendable {
+    public var databaseURL: String
+    public var listenHost: String
+    /// 0 picks a free port (tests); the port is reported once listening.
+    public var listenPort: Int
+    public var tlsCertificatePath: String
+    public var tlsKeyPath: String
     /// PEM bundle of CAs whose client certificates are accepted (mutual TLS), if any.
-    var tlsClientCAPath: String?
-    var keyringPath: String
+    public var tlsClientCAPath: String?
+    public var keyringPath: String
     /// The Prometheus endpoint (plain HTTP); nil when switched off.
-    var metricsHost: String?
-    var metricsPort: Int
-    var databasePoolSize: Int
-    var migrationsDirectory: String
-    var logLevel: String
+    public var metricsHost: String?
+    public var metricsPort: Int
+    public var databasePoolSize: Int
+    public var migrationsDirectory: String
+    public var logLevel: String
+
+    public init(
+        databaseURL: String, listenHost: String = "127.0.0.1", listenPort: Int, tlsCertificatePath: String,
+        tlsKeyPath: String, tlsClientCAPath: String? = nil, keyringPath: String, metricsHost: String? = nil,
+        metricsPort: Int = 0, databasePoolSize: Int = 10, migrationsDirectory: String, logLevel: String = "info"
+    ) {
+        self.databaseURL = databaseURL
+        self.listenHost = listenHost
+        self.listenPort = listenPort
+        self.tlsCertificatePath = tlsCertificatePath
+        self.tlsKeyPath = tlsKeyPath
+        self.tlsClientCAPath = tlsClientCAPath
+        self.keyringPath = keyringPath
+        self.metricsHost = metricsHost
+        self.metricsPort = metricsPort
+        self.databasePoolSize = databasePoolSize
+        self.migrationsDirectory = migrationsDirectory
+        self.logLevel = logLevel
+    }
 
     static let defaultListen = "127.0.0.1:7443"
     static let defaultMetricsListen = "127.0.0.1:9464"

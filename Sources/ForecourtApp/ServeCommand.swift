@@ -46,8 +46,8 @@ struct ServeCommand: AsyncParsableCommand {
     }
 }
 
-/// Wires the service together and runs it until SIGTERM or SIGINT.
-enum ServiceRunner {
+/// Wires the service together and runs it until SIGTERM or SIGINT (or until its task is cancelled).
+public enum ServiceRunner {
     /// Sets up logging and metrics for the process (once), then runs.
     static func bootstrapAndRun(_ configuration: ServiceConfiguration, onListening: @escaping @Sendable (Int) -> Void = { _ in })
         async throws
@@ -73,7 +73,8 @@ enum ServiceRunner {
         let description: String
     }
 
-    static func run(
+    /// Runs one instance of the service; `onListening` gets the TLS port once it listens.
+    public static func run(
         _ configuration: ServiceConfiguration,
         metrics: PrometheusCollectorRegistry?,
         onListening: @escaping @Sendable (Int) -> Void

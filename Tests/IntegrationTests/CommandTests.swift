@@ -5,7 +5,6 @@ import ForecourtCore
 import Foundation
 import Postgres
 import RPC
-import NIOSSL
 import Server
 import Testing
 import TestSupport
@@ -96,36 +95,18 @@ import TestSupport
     @Test func clientCertificateAuthenticatesOverMutualTLS() async throws {
         try await withTestDatabase { db in
             let fixture = try db.makeGroup()
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mtls-\(UUID().uuidString)").path
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let tls = try DevCertificates.ensure(in: directory + "/tls")
-            let client = try DevCertificates.issueClientCertificate(in: directory + "/tls", name: "crm")
-            try KeyCommand.Create.parse([
-                "--database-url", db.ownerConnectionString, "--role", "crm_sync", "--group", fixture.group.uuidString,
-                "--label", "crm by certificate", "--client-certificate", client.certificate,
-            ]).run()
-            let keyring = directory + "/keyring.json"
-            try Keyring.generate().createNew(at: keyring)
-            let configuration = ServiceConfiguration(
-                databaseURL: db.ownerConnectionString, listenHost: "127.0.0.1", listenPort: 0,
-                tlsCertificatePath: tls.certificate, tlsKeyPath: tls.privateKey, tlsClientCAPath: tls.ca, keyringPath: keyring,
-                metricsHost: nil, metricsPort: 0, databasePoolSize: 2, migrationsDirectory: TestEnvironment.migrationsDirectory,
-                logLevel: "error")
-            let port = AsyncStream.makeStream(of: Int.self)
-            let service = Task { try await ServiceRunner.run(configuration, metrics: nil) { port.continuation.yield($0) } }
-            defer { service.cancel() }
-            var ports = port.stream.makeAsyncIterator()
-            let listening = try #require(await ports.next())
-            var settings = TLSConfiguration.makeClientConfiguration()
-            settings.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(tls.ca))
-            settings.certificateChain = try NIOSSLCertificate.fromPEMFile(client.certificate).map { .certificate($0) }
-            settings.privateKey = .privateKey(try NIOSSLPrivateKey(file: client.privateKey, format: .pem))
-            let connection = try await ForecourtClient.connect(
-                host: "127.0.0.1", port: listening, tlsConfiguration: settings, serverHostname: "localhost")
-            let whoami = try await connection.call("session.whoami")
-            #expect(whoami["principal"]?["role"] == "crm_sync")
-            #expect(whoami["principal"]?["label"] == "crm by certificate")
-            await connection.close()
+            try await withTestService(db, mutualTLS: true) { service in
+                let client = try DevCertificates.issueClientCertificate(in: service.directory, name: "crm")
+                try KeyCommand.Create.parse([
+                    "--database-url", db.ownerConnectionString, "--role", "crm_sync", "--group", fixture.group.uuidString,
+                    "--label", "crm by certificate", "--client-certificate", client.certificate,
+                ]).run()
+                let connection = try await service.connect(clientCertificate: client.certificate, privateKey: client.privateKey)
+                let whoami = try await connection.call("session.whoami")
+                #expect(whoami["principal"]?["role"] == "crm_sync")
+                #expect(whoami["principal"]?["label"] == "crm by certificate")
+                await connection.close()
+            }
         }
     }
 
@@ -133,53 +114,35 @@ import TestSupport
     @Test func servesOverTLSAndRevocationReachesOpenSessions() async throws {
         try await withTestDatabase { db in
             let fixture = try db.makeGroup()
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-\(UUID().uuidString)").path
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let tls = try DevCertificates.ensure(in: directory + "/tls")
-            let keyring = directory + "/keyring.json"
-            try Keyring.generate().createNew(at: keyring)
-            let configuration = ServiceConfiguration(
-                databaseURL: db.ownerConnectionString, listenHost: "127.0.0.1", listenPort: 0,
-                tlsCertificatePath: tls.certificate, tlsKeyPath: tls.privateKey, tlsClientCAPath: nil, keyringPath: keyring,
-                metricsHost: nil, metricsPort: 0, databasePoolSize: 4, migrationsDirectory: TestEnvironment.migrationsDirectory,
-                logLevel: "error")
-            let port = AsyncStream.makeStream(of: Int.self)
-            let service = Task {
-                try await ServiceRunner.run(configuration, metrics: nil) { port.continuation.yield($0) }
-            }
-            defer { service.cancel() }
-            var ports = port.stream.makeAsyncIterator()
-            let listening = try #require(await ports.next())
+            try await withTestService(db) { service in
+                let admin = try await service.connect(apiKey: fixture.key(.groupAdmin))
+                let created = try await admin.call("key.create", params: ["role": "auditor", "label": "temp"])
+                let apiKey = try #require(created["api_key"]?.stringValue)
 
-            let admin = try await ForecourtClient.connect(host: "127.0.0.1", port: listening, caPath: tls.ca, serverHostname: "localhost")
-            _ = try await admin.authenticate(apiKey: fixture.key(.groupAdmin))
-            let created = try await admin.call("key.create", params: ["role": "auditor", "label": "temp"])
-            let apiKey = try #require(created["api_key"]?.stringValue)
-
-            let auditor = try await ForecourtClient.connect(host: "127.0.0.1", port: listening, caPath: tls.ca, serverHostname: "localhost")
-            _ = try await auditor.authenticate(apiKey: apiKey)
-            #expect(try await auditor.call("dealer.list")["items"]?.arrayValue?.count == 2)
-            do {
-                _ = try await auditor.call("dealer.create", params: ["code": "NOPE1", "name": "x"])
-                Issue.record("an auditor created a dealer")
-            } catch ForecourtClient.Error.rpc(let code, _, _) {
-                #expect(code == -32002)
-            }
-
-            _ = try await admin.call("key.revoke", params: ["id": created["id"] ?? .null])
-            // Within 5 seconds (the dispatcher re-checks every 2), the open session stops working.
-            var revokedCode: Int?
-            for _ in 0..<50 where revokedCode == nil {
+                let auditor = try await service.connect(apiKey: apiKey)
+                #expect(try await auditor.call("dealer.list")["items"]?.arrayValue?.count == 2)
                 do {
-                    _ = try await auditor.call("dealer.list")
-                    try await Task.sleep(for: .milliseconds(100))
+                    _ = try await auditor.call("dealer.create", params: ["code": "NOPE1", "name": "x"])
+                    Issue.record("an auditor created a dealer")
                 } catch ForecourtClient.Error.rpc(let code, _, _) {
-                    revokedCode = code
+                    #expect(code == -32002)
                 }
+
+                _ = try await admin.call("key.revoke", params: ["id": created["id"] ?? .null])
+                // Within 5 seconds (the dispatcher re-checks every 2), the open session stops working.
+                var revokedCode: Int?
+                for _ in 0..<50 where revokedCode == nil {
+                    do {
+                        _ = try await auditor.call("dealer.list")
+                        try await Task.sleep(for: .milliseconds(100))
+                    } catch ForecourtClient.Error.rpc(let code, _, _) {
+                        revokedCode = code
+                    }
+                }
+                #expect(revokedCode == -32001)
+                await admin.close()
+                await auditor.close()
             }
-            #expect(revokedCode == -32001)
-            await admin.close()
-            await auditor.close()
         }
     }
 }

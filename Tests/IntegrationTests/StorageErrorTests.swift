@@ -35,18 +35,7 @@ import TestSupport
 
     @Test func connectionLostDuringCommitIsOutcomeUnknown() async throws {
         try await withTestDatabase(maximumConnections: 1) { db in
-            let owner = try db.ownerConnection()
-            defer { owner.close() }
-            try owner.execute(
-                unsafeSQL: """
-                    CREATE TABLE public.doomed (id int);
-                    GRANT USAGE ON SCHEMA public TO forecourt_app;
-                    GRANT INSERT ON public.doomed TO forecourt_app;
-                    CREATE FUNCTION public.die() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS
-                    $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$;
-                    CREATE CONSTRAINT TRIGGER die AFTER INSERT ON public.doomed
-                        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.die();
-                    """)
+            try db.installCommitKiller()
             let database = AppDatabase(pool: db.pool)
             let error = await #expect(throws: DomainError.self) {
                 try await database.transaction(.group(UUID())) { try $0.query("INSERT INTO public.doomed VALUES (1)") }

@@ -16,6 +16,23 @@ public struct TestDatabase: Sendable {
     /// A pool that connects as the owner and does `SET ROLE forecourt_app`, as the service does.
     public let pool: PostgresPool
 
+    /// Makes `public.doomed`, where an insert kills its own backend inside COMMIT (a deferred
+    /// trigger): the connection is lost while the commit is in flight.
+    public func installCommitKiller() throws {
+        let owner = try ownerConnection()
+        defer { owner.close() }
+        try owner.execute(
+            unsafeSQL: """
+                CREATE TABLE public.doomed (id int);
+                GRANT USAGE ON SCHEMA public TO forecourt_app;
+                GRANT INSERT ON public.doomed TO forecourt_app;
+                CREATE FUNCTION public.die() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS
+                $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$;
+                CREATE CONSTRAINT TRIGGER die AFTER INSERT ON public.doomed
+                    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.die();
+                """)
+    }
+
     /// Opens a connection as the owner (operator commands, assertions that look past RLS).
     public func ownerConnection() throws -> PostgresConnection {
         try PostgresConnection(connectionString: ownerConnectionString)
