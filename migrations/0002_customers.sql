@@ -58,13 +58,22 @@ CREATE INDEX customers_name_bidx ON forecourt.customers (dealer_group_id, name_b
 CREATE INDEX customers_changes ON forecourt.customers (dealer_group_id, change_xid, change_seq);
 CREATE INDEX customers_key_id ON forecourt.customers (key_id) WHERE key_id IS NOT NULL;
 
--- Stamps every write for the change feed, whatever statement made it.
+-- Stamps every change for the feed, whatever statement made it. A change is an insert or
+-- an update that moves `version` (every real change does, erasure included); re-encryption
+-- rewrites ciphertexts without changing content or version, so it keeps the row's stamp and
+-- does not echo every customer into every CRM's feed.
 CREATE FUNCTION forecourt.customers_stamp_change() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.change_xid := pg_current_xact_id();
-    NEW.change_seq := nextval('forecourt.customer_change_seq');
-    NEW.changed_by := forecourt.current_principal();
+    IF TG_OP = 'INSERT' OR NEW.version IS DISTINCT FROM OLD.version THEN
+        NEW.change_xid := pg_current_xact_id();
+        NEW.change_seq := nextval('forecourt.customer_change_seq');
+        NEW.changed_by := forecourt.current_principal();
+    ELSE
+        NEW.change_xid := OLD.change_xid;
+        NEW.change_seq := OLD.change_seq;
+        NEW.changed_by := OLD.changed_by;
+    END IF;
     RETURN NEW;
 END
 $$;

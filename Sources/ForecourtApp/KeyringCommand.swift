@@ -1,4 +1,5 @@
 import ArgumentParser
+import Customers
 import FieldCrypto
 import Foundation
 
@@ -13,7 +14,7 @@ struct KeyringCommand: ParsableCommand {
             The keyring is a JSON file readable by its owner only (mode 0600). Its path comes \
             from the command's option or, without one, from FORECOURT_KEYRING.
             """,
-        subcommands: [Generate.self, Rotate.self]
+        subcommands: [Generate.self, Rotate.self, Reencrypt.self]
     )
 
     /// The environment variable that names the keyring file.
@@ -70,6 +71,52 @@ struct KeyringCommand: ParsableCommand {
             let path = try KeyringCommand.keyringPath(keyring, optionName: "--keyring")
             let rotated = try Keyring.rotateFile(at: path)
             print("rotated keyring \(path): new key id \(rotated.newest.id) (keys \(rotated.keys.map(\.id)))")
+        }
+    }
+
+    /// `forecourt keyring reencrypt`
+    struct Reencrypt: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Rewrite every field sealed under an older key under the newest one, online, in batches.",
+            discussion: """
+                Run it after `rotate`, once every server uses the new keyring. Each batch is a short \
+                transaction of its own, so the service keeps running; the command is resumable (it \
+                picks the rows whose key is older than the newest) and prints a progress line per batch. \
+                Blind indexes and content MACs are recomputed under the newest key too.
+                """
+        )
+
+        @OptionGroup var database: DatabaseOptions
+
+        @Option(
+            name: .long,
+            help: ArgumentHelp("The keyring file (default: $FORECOURT_KEYRING).", valueName: "path")
+        )
+        var keyring: String?
+
+        @Option(name: .customLong("batch-size"), help: "Rows per transaction.")
+        var batchSize = 500
+
+        func validate() throws {
+            guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be 1 to 10000") }
+        }
+
+        func run() throws {
+            let path = try KeyringCommand.keyringPath(keyring, optionName: "--keyring")
+            let cipher = FieldCipher(keyring: try Keyring.load(path: path))
+            let connection = try database.connect()
+            defer { connection.close() }
+            print("re-encrypting customers under key id \(cipher.newestKeyID)")
+            let summary = try CustomerReencryption.run(connection: connection, cipher: cipher, batchSize: batchSize) { progress in
+                let group = progress.group.uuidString.lowercased()
+                print(
+                    "group \(group): \(progress.groupRewritten) rewritten; total \(progress.totalRewritten) rewritten, \(progress.failed) failed")
+            }
+            print("done: \(summary.rewritten) customers rewritten under key id \(cipher.newestKeyID)")
+            if !summary.failedIDs.isEmpty {
+                for id in summary.failedIDs { printError("customer \(id.uuidString.lowercased()): envelopes do not open; left as is") }
+                throw ExitCode.failure
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+import Customers
 import Dealers
 import FieldCrypto
 import Identity
@@ -10,6 +11,7 @@ import Storage
 public struct ServiceWiring: Sendable {
     public let identity: IdentityService
     public let dealers: DealerService
+    public let customers: CustomerService
     public let registry: MethodRegistry
 
     /// - Parameter cipher: field encryption and the keyed MACs (cursors are MAC'd with it, so
@@ -18,9 +20,11 @@ public struct ServiceWiring: Sendable {
         let cursors = CursorCodec { cipher.mac($0, purpose: "cursor") }
         identity = IdentityService(database: database, cursors: cursors)
         dealers = DealerService(database: database, cursors: cursors)
+        customers = CustomerService(database: database, cipher: cipher, cursors: cursors)
         var registry = MethodRegistry()
         registry.register(IdentityMethods.all(identity))
         registry.register(DealerMethods.all(dealers))
+        registry.register(CustomerMethods.all(customers))
         self.registry = registry
     }
 

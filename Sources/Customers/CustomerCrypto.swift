@@ -1,0 +1,93 @@
+import FieldCrypto
+import Foundation
+
+/// What `customers` stores of a content: envelopes, blind indexes and the content MAC, all
+/// under the newest root key.
+struct SealedCustomer: Sendable {
+    let id: UUID
+    /// One envelope per `CustomerContent.encryptedColumns` entry (nil for an absent value).
+    let envelopes: [[UInt8]?]
+    let emailIndex: [UInt8]?
+    let phoneIndex: [UInt8]?
+    let nameIndex: [UInt8]
+    let contentMAC: [UInt8]
+    let keyID: Int32
+    let notifyEmail: Bool
+    let notifySMS: Bool
+}
+
+/// Field encryption of one group's customers: envelopes bound to (group, `customers`,
+/// column, row), blind indexes and the content MAC.
+struct CustomerCrypto: Sendable {
+    static let table = "customers"
+    /// The keyed MAC over a whole content; its own blind-index kind, so its key is unrelated
+    /// to the keys of the searchable indexes.
+    static let contentKind = BlindIndexKind(rawValue: "customer_content")
+
+    let cipher: FieldCipher
+    let group: UUID
+
+    func context(_ column: String, row: UUID) -> FieldContext {
+        FieldContext(group: group, table: Self.table, column: column, row: row)
+    }
+
+    /// Seals a content for row `id` under the newest key.
+    func seal(_ content: CustomerContent, id: UUID) throws -> SealedCustomer {
+        let values = content.encryptedValues
+        var envelopes: [[UInt8]?] = []
+        envelopes.reserveCapacity(values.count)
+        for (column, value) in zip(CustomerContent.encryptedColumns, values) {
+            envelopes.append(try value.map { try cipher.seal($0, context: context(column, row: id)) })
+        }
+        return SealedCustomer(
+            id: id, envelopes: envelopes,
+            emailIndex: content.email.flatMap(Normalize.email).map { cipher.blindIndex($0, group: group, kind: .email) },
+            phoneIndex: content.phone.flatMap(Normalize.phone).map { cipher.blindIndex($0, group: group, kind: .phone) },
+            // Validation guarantees a name normalises; the raw value is a fallback that never matches a lookup.
+            nameIndex: cipher.blindIndex(Normalize.fullName(content.fullName) ?? content.fullName, group: group, kind: .fullName),
+            contentMAC: contentMAC(content),
+            keyID: Int32(clamping: cipher.newestKeyID), notifyEmail: content.notifyEmail, notifySMS: content.notifySMS)
+    }
+
+    /// Opens the envelopes of row `id` (in `encryptedColumns` order). Any failure is an error,
+    /// never a missing value: a NULL column is an absent value, an envelope that does not
+    /// open is `FieldCryptoError`.
+    func open(_ envelopes: [[UInt8]?], id: UUID, notifyEmail: Bool, notifySMS: Bool) throws -> CustomerContent {
+        var values: [String?] = []
+        values.reserveCapacity(envelopes.count)
+        for (column, envelope) in zip(CustomerContent.encryptedColumns, envelopes) {
+            values.append(try envelope.map { try cipher.openString($0, context: context(column, row: id)) })
+        }
+        guard let content = CustomerContent(encryptedValues: values, notifyEmail: notifyEmail, notifySMS: notifySMS) else {
+            throw FieldCryptoError.malformedEnvelope
+        }
+        return content
+    }
+
+    /// The content MAC under the newest key.
+    func contentMAC(_ content: CustomerContent) -> [UInt8] {
+        cipher.blindIndex(Self.canonical(content), group: group, kind: Self.contentKind)
+    }
+
+    /// The content MAC under every key, newest first: a row not yet re-encrypted carries an
+    /// older key's MAC.
+    func contentMACCandidates(_ content: CustomerContent) -> [[UInt8]] {
+        cipher.blindIndexCandidates(Self.canonical(content), group: group, kind: Self.contentKind)
+    }
+
+    /// An unambiguous text of a content: each value as `<length>:<text>` or `-` when absent,
+    /// then the opt-ins, so no two contents give the same text.
+    static func canonical(_ content: CustomerContent) -> String {
+        var text = ""
+        for value in content.encryptedValues {
+            if let value {
+                text += "\(value.utf8.count):\(value)|"
+            } else {
+                text += "-|"
+            }
+        }
+        text += content.notifyEmail ? "1" : "0"
+        text += content.notifySMS ? "1" : "0"
+        return text
+    }
+}
