@@ -34,7 +34,8 @@ import TestSupport
         let holder = Task {
             try await pool.withConnection { connection in
                 heldContinuation.yield()
-                try connection.query("SELECT pg_sleep(1.5)")
+                // Far longer than the timeout, so a busy machine cannot blur the two.
+                try connection.query("SELECT pg_sleep(5)")
             }
         }
         var heldIterator = held.makeAsyncIterator()
