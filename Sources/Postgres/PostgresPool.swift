@@ -1,5 +1,6 @@
 import Logging
 import Metrics
+import NIOCore
 import NIOPosix
 import Synchronization
 
@@ -187,8 +188,9 @@ public final class PostgresPool: Sendable {
         }
         Counter(label: "forecourt_db_pool_waits_total").increment()
         let timeout = configuration.acquireTimeout
-        // The timer starts only once the waiter is in line, so it can never miss it.
-        let timer = Mutex<Task<Void, any Error>?>(nil)
+        // The timer runs on an event loop, not as a task: it fires on time even when the
+        // cooperative threads are busy. It starts only once the waiter is in line.
+        let timer = Mutex<Scheduled<Void>?>(nil)
         defer { timer.withLock { $0?.cancel() } }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
@@ -201,11 +203,12 @@ public final class PostgresPool: Sendable {
                     continuation.resume(throwing: PostgresError(.poolClosed))
                     return
                 }
-                let task = Task { [self] in
-                    try await Task.sleep(for: timeout)
+                let scheduled = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(
+                    in: .nanoseconds(timeout.nanoseconds)
+                ) { [self] in
                     cancelWaiter(id, with: PostgresError(.poolTimeout))
                 }
-                timer.withLock { $0 = task }
+                timer.withLock { $0 = scheduled }
             }
         } onCancel: {
             cancelWaiter(id, with: CancellationError())
@@ -272,5 +275,14 @@ public final class PostgresPool: Sendable {
             try connection.execute(unsafeSQL: statement)
         }
         return connection
+    }
+}
+
+extension Duration {
+    /// The whole duration in nanoseconds (saturating).
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : product + attoseconds / 1_000_000_000
     }
 }
