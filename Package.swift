@@ -106,6 +106,7 @@ let package = Package(
             name: "ForecourtBench",
             dependencies: [
                 "ForecourtApp", "ForecourtClient", "Postgres", "FieldCrypto",
+                "Customers", "Dealers", "ForecourtCore", "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],

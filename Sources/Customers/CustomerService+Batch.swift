@@ -68,78 +68,119 @@ extension CustomerService {
         }
     }
 
+    /// A stored customer as far as the outcome of an upsert is concerned.
+    struct UpsertTarget: Sendable {
+        let id: UUID
+        let sourceUpdatedAt: Date?
+        let contentMAC: [UInt8]?
+        let keyID: Int?
+        let erased: Bool
+
+        static let columns = "external_ref, id, source_updated_at, content_mac, key_id, erased_at IS NOT NULL"
+
+        init(row: PostgresRow) throws {
+            id = try row.decode(1)
+            sourceUpdatedAt = try row.decode(2)
+            contentMAC = try row.decode(3)
+            keyID = try row.decode(4)
+            erased = try row.decode(5)
+        }
+
+        /// The outcome for a record with content MAC `mac` (under the newest key).
+        func outcome(_ record: CustomerUpsertRecord, mac: [UInt8], crypto: CustomerCrypto) -> CustomerUpsertOutcome {
+            if erased { return .stale }
+            if let stored = sourceUpdatedAt, record.sourceUpdatedAt < stored { return .stale }
+            if let stored = contentMAC {
+                if stored == mac { return .unchanged }
+                // Written under an older key and not yet re-encrypted: its MAC is that key's.
+                if keyID != Int(crypto.cipher.newestKeyID), crypto.contentMACCandidates(record.content).contains(stored) {
+                    return .unchanged
+                }
+            }
+            return .updated
+        }
+    }
+
     private func upsertOnce(caller: Principal, group: UUID, _ records: [CustomerUpsertRecord]) async throws
         -> [CustomerUpsertResult]
     {
         let crypto = crypto(group)
         let refs = records.map(\.externalRef)
-        let known: [String: UUID] = try await database.transaction(.group(group), readOnly: true) { connection in
-            var known: [String: UUID] = [:]
+        // 1. What is stored now, without locks: enough to know which records will be written
+        //    and the row ids their envelopes must be bound to.
+        let known: [String: UpsertTarget] = try await database.transaction(.group(group), readOnly: true) { connection in
+            var known: [String: UpsertTarget] = [:]
             for row in try connection.query(
-                "SELECT external_ref, id FROM forecourt.customers WHERE dealer_group_id = \(group) AND external_ref = ANY(\(refs)::text[])"
+                """
+                SELECT \(unsafeSQL: UpsertTarget.columns) FROM forecourt.customers
+                WHERE dealer_group_id = \(group) AND external_ref = ANY(\(refs)::text[])
+                """
             ).rows {
-                known[try row.decode(0, as: String.self)] = try row.decode(1, as: UUID.self)
+                known[try row.decode(0, as: String.self)] = try UpsertTarget(row: row)
             }
             return known
         }
-        let ids = refs.map { known[$0] ?? UUID() }
-        let sealed = try await Self.sealInParallel(records, ids: ids, crypto: crypto)
-
-        return try await database.transaction(.group(group), principal: caller.id) { connection in
-            struct Locked {
-                let id: UUID
-                let sourceUpdatedAt: Date?
-                let contentMAC: [UInt8]?
-                let keyID: Int?
-                let erased: Bool
+        // 2. Seal, outside any transaction, only the records that look like writes: a CRM
+        //    resending unchanged or stale records costs one MAC each, not nine envelopes.
+        var toSeal: [(index: Int, id: UUID)] = []
+        var macs: [[UInt8]] = []
+        macs.reserveCapacity(records.count)
+        for (index, record) in records.enumerated() {
+            let mac = crypto.contentMAC(record.content)
+            macs.append(mac)
+            if let target = known[record.externalRef] {
+                if target.outcome(record, mac: mac, crypto: crypto) == .updated { toSeal.append((index, target.id)) }
+            } else {
+                toSeal.append((index, UUID()))
             }
-            var locked: [String: Locked] = [:]
+        }
+        let sealedList = try await Self.sealInParallel(
+            toSeal.map { records[$0.index] }, ids: toSeal.map(\.id), crypto: crypto)
+        var sealed = [SealedCustomer?](repeating: nil, count: records.count)
+        for (entry, value) in zip(toSeal, sealedList) { sealed[entry.index] = value }
+        let presealed = sealed
+        let macList = macs
+
+        // 3. One short transaction: lock, decide against what is locked, write in bulk.
+        return try await database.transaction(.group(group), principal: caller.id) { connection in
+            var locked: [String: UpsertTarget] = [:]
             // Locks in id order, so two batches over the same customers cannot deadlock.
             for row in try connection.query(
                 """
-                SELECT external_ref, id, source_updated_at, content_mac, key_id, erased_at IS NOT NULL
-                FROM forecourt.customers
+                SELECT \(unsafeSQL: UpsertTarget.columns) FROM forecourt.customers
                 WHERE dealer_group_id = \(group) AND external_ref = ANY(\(refs)::text[])
                 ORDER BY id FOR UPDATE
                 """
             ).rows {
-                locked[try row.decode(0, as: String.self)] = Locked(
-                    id: try row.decode(1), sourceUpdatedAt: try row.decode(2), contentMAC: try row.decode(3),
-                    keyID: try row.decode(4), erased: try row.decode(5))
+                locked[try row.decode(0, as: String.self)] = try UpsertTarget(row: row)
             }
-            let newestKey = Int(crypto.cipher.newestKeyID)
             var results: [CustomerUpsertResult] = []
             results.reserveCapacity(records.count)
             var creates: [(SealedCustomer, CustomerUpsertRecord)] = []
             var updates: [(SealedCustomer, CustomerUpsertRecord)] = []
             for (index, record) in records.enumerated() {
-                var sealedRecord = sealed[index]
                 guard let row = locked[record.externalRef] else {
-                    if known[record.externalRef] != nil {
-                        // Its customer took another external_ref meanwhile: this is a new customer.
-                        sealedRecord = try crypto.seal(record.content, id: UUID())
+                    let fresh: SealedCustomer
+                    if let ready = presealed[index], known[record.externalRef] == nil {
+                        fresh = ready
+                    } else {
+                        // Its customer took another external_ref since step 1: a new customer.
+                        fresh = try crypto.seal(record.content, id: UUID())
                     }
-                    creates.append((sealedRecord, record))
-                    results.append(CustomerUpsertResult(externalRef: record.externalRef, id: sealedRecord.id, outcome: .created))
+                    creates.append((fresh, record))
+                    results.append(CustomerUpsertResult(externalRef: record.externalRef, id: fresh.id, outcome: .created))
                     continue
                 }
-                let outcome: CustomerUpsertOutcome
-                if row.erased {
-                    outcome = .stale
-                } else if let stored = row.sourceUpdatedAt, record.sourceUpdatedAt < stored {
-                    outcome = .stale
-                } else if let mac = row.contentMAC,
-                    mac == sealedRecord.contentMAC
-                        || (row.keyID != newestKey && crypto.contentMACCandidates(record.content).contains(mac))
-                {
-                    outcome = .unchanged
-                } else {
-                    outcome = .updated
-                    if row.id != sealedRecord.id {
-                        // Created by someone else between the read and the lock.
-                        sealedRecord = try crypto.seal(record.content, id: row.id)
+                let outcome = row.outcome(record, mac: macList[index], crypto: crypto)
+                if outcome == .updated {
+                    let ready: SealedCustomer
+                    if let pre = presealed[index], pre.id == row.id {
+                        ready = pre
+                    } else {
+                        // The row changed (or appeared) between step 1 and the lock.
+                        ready = try crypto.seal(record.content, id: row.id)
                     }
-                    updates.append((sealedRecord, record))
+                    updates.append((ready, record))
                 }
                 results.append(CustomerUpsertResult(externalRef: record.externalRef, id: row.id, outcome: outcome))
             }
