@@ -43,6 +43,13 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
             sql += "$\(bindings.count)"
         }
 
+        /// A bind parameter that may be NULL (an explicit overload, so that optionals are
+        /// not mistaken for accidental string interpolation).
+        public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value?) {
+            bindings.append(value)
+            sql += "$\(bindings.count)"
+        }
+
         /// SQL text chosen by code (a table name, a fixed fragment). Never pass request data.
         public mutating func appendInterpolation(unsafeSQL text: String) {
             sql += text
