@@ -82,8 +82,15 @@ struct OrderWorld {
             #expect(factory["customer_id"] == .null)
             #expect(factory["order_number"] == order["order_number"])
 
-            let second = try await world.newOrder()
+            // Without options (an empty array) and without interior colour or trim.
+            let second = try await world.call(
+                .sales, "order.create",
+                ["customer_id": world.customer.json, "model": ["code": "ex30", "year": 2027], "exterior_color": "Moss",
+                 "idempotency_key": "plain"]).get()
             #expect(second["order_number"]?.stringValue == "\(world.fixture.dealerCodes[0])-000002")
+            #expect(second["options"] == [])
+            #expect(second["model"] == ["code": "EX30", "year": 2027, "trim": nil])
+            #expect(second["interior_color"] == .null)
 
             // order_confirmation is queued on the channels the customer opted into (email only).
             let notes = try await world.call(.sales, "notification.list", ["order_id": order["id"]!]).get()
