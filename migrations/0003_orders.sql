@@ -39,6 +39,8 @@ CREATE TABLE forecourt.orders (
 
 -- Keyset pagination: newest first within a group or a dealer.
 CREATE INDEX orders_list ON forecourt.orders (dealer_group_id, created_at DESC, id DESC);
+-- The factory's order.list spans every group.
+CREATE INDEX orders_factory_list ON forecourt.orders (created_at DESC, id DESC);
 CREATE INDEX orders_dealer_list ON forecourt.orders (dealer_group_id, dealer_id, created_at DESC, id DESC);
 CREATE INDEX orders_customer ON forecourt.orders (dealer_group_id, customer_id);
 CREATE INDEX orders_vin_last8 ON forecourt.orders (vin_last8) WHERE vin_last8 IS NOT NULL;

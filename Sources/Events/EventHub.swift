@@ -101,7 +101,9 @@ public final class EventHub: Sendable {
             do {
                 changed = try await orders.changed(group: change.group, orderID: change.orderID, seq: change.seq)
             } catch {
+                // The subscribers miss this update: count it, so they are told before the next one.
                 logger.warning("cannot read a changed order for its subscribers", metadata: ["db.error": "\(error)"])
+                for subscription in interested { record(.dropped, for: subscription.id) }
                 return
             }
             guard let changed else { return }
