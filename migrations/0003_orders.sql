@@ -39,11 +39,17 @@ CREATE TABLE forecourt.orders (
 
 -- Keyset pagination: newest first within a group or a dealer.
 CREATE INDEX orders_list ON forecourt.orders (dealer_group_id, created_at DESC, id DESC);
+-- The factory's order.list spans every group.
+CREATE INDEX orders_factory_list ON forecourt.orders (created_at DESC, id DESC);
 CREATE INDEX orders_dealer_list ON forecourt.orders (dealer_group_id, dealer_id, created_at DESC, id DESC);
 CREATE INDEX orders_customer ON forecourt.orders (dealer_group_id, customer_id);
 CREATE INDEX orders_vin_last8 ON forecourt.orders (vin_last8) WHERE vin_last8 IS NOT NULL;
 CREATE INDEX orders_overdue ON forecourt.orders (dealer_group_id, overdue_at)
     WHERE overdue_at IS NOT NULL AND stage NOT IN ('delivered', 'cancelled');
+-- order.list {"delayed": true}: the time-independent half of the rule (on hold, or an ETA
+-- later than promised); the planner ORs it with orders_overdue in a bitmap scan.
+CREATE INDEX orders_delayed_flag ON forecourt.orders (dealer_group_id, created_at DESC, id DESC)
+    WHERE on_hold OR eta > promised_eta;
 
 CREATE TABLE forecourt.order_events (
     dealer_group_id uuid NOT NULL,
@@ -68,6 +74,18 @@ CREATE TABLE forecourt.order_events (
 CREATE INDEX order_events_repeat ON forecourt.order_events (dealer_group_id, order_id, event, occurred_at);
 CREATE INDEX order_events_timeline ON forecourt.order_events (dealer_group_id, order_id, occurred_at);
 
+-- How long orders of a group stayed in each stage: one row per stage left by moving on.
+-- The "far longer than usual" delay rule reads the recent ones (docs/architecture.md).
+CREATE TABLE forecourt.stage_durations (
+    dealer_group_id uuid NOT NULL,
+    stage text NOT NULL,
+    seq bigint GENERATED ALWAYS AS IDENTITY,
+    order_id uuid NOT NULL,
+    seconds double precision NOT NULL CHECK (seconds >= 0),
+    left_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (dealer_group_id, stage, seq)
+);
+
 -- Failed track.lookup attempts per vin_last8, shared by every instance of the service.
 CREATE TABLE forecourt.track_lookup_failures (
     vin_last8 text PRIMARY KEY CHECK (length(vin_last8) = 8),
@@ -81,6 +99,7 @@ CREATE FUNCTION forecourt.current_vin_last8() RETURNS text
 
 ALTER TABLE forecourt.orders ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 ALTER TABLE forecourt.order_events ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+ALTER TABLE forecourt.stage_durations ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 ALTER TABLE forecourt.track_lookup_failures ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 
 CREATE POLICY tenant ON forecourt.orders TO forecourt_app
@@ -97,13 +116,27 @@ CREATE POLICY tenant ON forecourt.order_events TO forecourt_app
     USING (dealer_group_id = forecourt.current_group());
 CREATE POLICY factory_read ON forecourt.order_events FOR SELECT TO forecourt_app
     USING (forecourt.current_scope() = 'factory');
+-- track.lookup reads the timeline of the orders it admits (for the stage dates)...
+CREATE POLICY portal_read ON forecourt.order_events FOR SELECT TO forecourt_app
+    USING (forecourt.current_scope() = 'portal' AND EXISTS (
+        SELECT 1 FROM forecourt.orders o
+        WHERE o.dealer_group_id = order_events.dealer_group_id AND o.id = order_events.order_id));
+-- ... and the name index of their customers, nothing of any other customer.
+CREATE POLICY portal_read ON forecourt.customers FOR SELECT TO forecourt_app
+    USING (forecourt.current_scope() = 'portal' AND EXISTS (
+        SELECT 1 FROM forecourt.orders o
+        WHERE o.dealer_group_id = customers.dealer_group_id AND o.customer_id = customers.id));
+CREATE POLICY tenant ON forecourt.stage_durations TO forecourt_app
+    USING (dealer_group_id = forecourt.current_group());
 CREATE POLICY portal ON forecourt.track_lookup_failures TO forecourt_app
     USING (forecourt.current_scope() = 'portal' AND vin_last8 = forecourt.current_vin_last8());
 
 CREATE POLICY operator ON forecourt.orders TO CURRENT_USER USING (true);
 CREATE POLICY operator ON forecourt.order_events TO CURRENT_USER USING (true);
 CREATE POLICY operator ON forecourt.track_lookup_failures TO CURRENT_USER USING (true);
+CREATE POLICY operator ON forecourt.stage_durations TO CURRENT_USER USING (true);
 
 GRANT SELECT, INSERT, UPDATE ON forecourt.orders TO forecourt_app;
 GRANT SELECT, INSERT ON forecourt.order_events TO forecourt_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON forecourt.track_lookup_failures TO forecourt_app;
+GRANT SELECT, INSERT ON forecourt.stage_durations TO forecourt_app;

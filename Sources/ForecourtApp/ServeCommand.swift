@@ -1,10 +1,12 @@
 import ArgumentParser
+import Events
 import FieldCrypto
 import ForecourtCore
 import Foundation
 import Logging
 import Metrics
 import NIOCore
+import Orders
 import Postgres
 import Prometheus
 import RPC
@@ -101,7 +103,12 @@ public enum ServiceRunner {
         }
         let database = AppDatabase(pool: pool, logger: Logger(label: "forecourt.storage"))
 
-        let dispatcher = ServiceWiring(database: database, cipher: cipher).dispatcher(logger: Logger(label: "forecourt.rpc"))
+        let wiring = ServiceWiring(database: database, cipher: cipher)
+        let dispatcher = wiring.dispatcher(logger: Logger(label: "forecourt.rpc"))
+        // One LISTEN connection per instance feeds every events.subscribe session of it.
+        let listener = PostgresListener(
+            connectionString: configuration.databaseURL, channels: [OrderService.notifyChannel],
+            connectionSetup: AppDatabase.connectionSetup)
 
         let server: RPCServer
         do {
@@ -117,6 +124,7 @@ public enum ServiceRunner {
         }
         var services: [any Service] = [
             server, CertificateReloader(server: server, logger: Logger(label: "forecourt.server")), PoolMetrics(pool: pool),
+            EventListenerService(hub: wiring.events, listener: listener),
         ]
         if let host = configuration.metricsHost, let metrics {
             services.append(
@@ -161,6 +169,21 @@ public enum ServiceRunner {
         if !pending.isEmpty {
             throw StartupError(
                 description: "FORECOURT_DATABASE_URL: the database has \(pending.count) pending migration(s); run forecourt migrate")
+        }
+    }
+}
+
+/// The instance's `LISTEN` connection and the event hub it feeds, as one long-running service.
+struct EventListenerService: Service {
+    let hub: EventHub
+    let listener: PostgresListener
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await listener.run() }
+                group.addTask { await hub.run(listener) }
+            }
         }
     }
 }

@@ -1,8 +1,12 @@
+import Audit
 import Customers
 import Dealers
+import Events
 import FieldCrypto
 import Identity
 import Logging
+import Notifications
+import Orders
 import RPC
 import Storage
 
@@ -12,6 +16,12 @@ public struct ServiceWiring: Sendable {
     public let identity: IdentityService
     public let dealers: DealerService
     public let customers: CustomerService
+    public let orders: OrderService
+    public let tracking: TrackingService
+    public let notifications: NotificationService
+    public let audit: AuditService
+    /// Live events; fed by a `PostgresListener` that `forecourt serve` runs (`EventListenerService`).
+    public let events: EventHub
     public let registry: MethodRegistry
 
     /// - Parameter cipher: field encryption and the keyed MACs (cursors are MAC'd with it, so
@@ -20,11 +30,21 @@ public struct ServiceWiring: Sendable {
         let cursors = CursorCodec { cipher.mac($0, purpose: "cursor") }
         identity = IdentityService(database: database, cursors: cursors)
         dealers = DealerService(database: database, cursors: cursors)
+        orders = OrderService(database: database, cursors: cursors, cipher: cipher)
+        tracking = TrackingService(database: database, cipher: cipher)
+        notifications = NotificationService(database: database)
+        audit = AuditService(database: database, cursors: cursors)
+        events = EventHub(orders: orders)
         customers = CustomerService(database: database, cipher: cipher, cursors: cursors)
         var registry = MethodRegistry()
         registry.register(IdentityMethods.all(identity))
         registry.register(DealerMethods.all(dealers))
         registry.register(CustomerMethods.all(customers))
+        registry.register(OrderMethods.all(orders))
+        registry.register(TrackingMethods.all(tracking))
+        registry.register(NotificationMethods.all(notifications))
+        registry.register(AuditMethods.all(audit))
+        registry.register(EventMethods.all(events))
         self.registry = registry
     }
 

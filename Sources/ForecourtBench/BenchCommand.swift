@@ -1,11 +1,12 @@
 import ArgumentParser
 
-/// `forecourt-bench`: measurements that are not tests (figures go to docs/performance.md).
+/// `forecourt-bench`: measurements that are not tests; they print figures (docs/performance.md,
+/// run through the scripts/bench-* scripts).
 @main
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forecourt-bench",
-        abstract: "Benchmarks of Forecourt against a migrated database (FORECOURT_DATABASE_URL).",
-        subcommands: [CustomersBench.self]
+        abstract: "Benchmarks of Forecourt: customers against a migrated database, orders against a running endpoint.",
+        subcommands: [CustomersBench.self, OrdersBenchmark.self]
     )
 }

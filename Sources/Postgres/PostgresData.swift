@@ -258,7 +258,8 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
     }
 
     public func encode(into buffer: inout [UInt8]) {
-        if let bytes = self as? [UInt8] {
+        // Checked by type first: an empty array of any element type casts to [UInt8].
+        if Element.self == UInt8.self, let bytes = self as? [UInt8] {
             buffer.append(contentsOf: bytes)
             return
         }

@@ -43,7 +43,8 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
             sql += "$\(bindings.count)"
         }
 
-        /// A nullable bind parameter (NULL for nil), typed by `Value`.
+        /// A bind parameter that may be NULL (an explicit overload, so that optionals are
+        /// not mistaken for accidental string interpolation).
         public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value?) {
             bindings.append(value)
             sql += "$\(bindings.count)"

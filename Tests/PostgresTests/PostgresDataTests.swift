@@ -4,6 +4,23 @@ import Testing
 import TestSupport
 
 @Suite struct PostgresDataTests {
+    /// An empty array of any element type casts to `[UInt8]` in Swift; it must still be sent
+    /// as an array, not as empty bytea data.
+    @Test func emptyArraysAreArrays() async throws {
+        try await withTestDatabase { db in
+            let counts = try await db.pool.withConnection { connection in
+                let row = try #require(
+                    try connection.query(
+                        "SELECT cardinality(\([] as [String])::text[]), cardinality(\([] as [UUID])::uuid[]), length(\([] as [UInt8])::bytea)"
+                    ).first)
+                return (try row.decode(0, as: Int.self), try row.decode(1, as: Int.self), try row.decode(2, as: Int.self))
+            }
+            #expect(counts.0 == 0)
+            #expect(counts.1 == 0)
+            #expect(counts.2 == 0)
+        }
+    }
+
     @Test func valuesRoundTripInBinaryFormat() async throws {
         try await withTestDatabase { db in
             let id = UUID()

@@ -44,7 +44,8 @@ public struct DispatcherHarness: Sendable {
         return .failure(
             CallError(
                 code: error?["code"]?.intValue ?? 0, reason: error?["data"]?["reason"]?.stringValue ?? "",
-                message: error?["message"]?.stringValue ?? "", field: error?["data"]?["field"]?.stringValue))
+                message: error?["message"]?.stringValue ?? "", field: error?["data"]?["field"]?.stringValue,
+                retryAfterMilliseconds: error?["data"]?["retry_after_ms"]?.intValue))
     }
 }
 
@@ -54,12 +55,15 @@ public struct CallError: Error, Equatable, CustomStringConvertible {
     public let reason: String
     public let message: String
     public var field: String?
+    /// `error.data.retry_after_ms` of -32006.
+    public var retryAfterMilliseconds: Int?
 
-    public init(code: Int, reason: String, message: String, field: String? = nil) {
+    public init(code: Int, reason: String, message: String, field: String? = nil, retryAfterMilliseconds: Int? = nil) {
         self.code = code
         self.reason = reason
         self.message = message
         self.field = field
+        self.retryAfterMilliseconds = retryAfterMilliseconds
     }
 
     public var description: String { "\(code) \(reason): \(message)\(field.map { " (\($0))" } ?? "")" }
