@@ -200,38 +200,62 @@ public final class OrderService: Sendable {
             }
             position = (micros, id)
         }
-        var sql = PostgresQuery.StringInterpolation(literalCapacity: 512, interpolationCount: 8)
-        sql.appendLiteral("SELECT \(Order.columns) FROM forecourt.orders WHERE true")
-        if let group {
-            sql.appendLiteral(" AND dealer_group_id = ")
-            sql.appendInterpolation(group)
+        /// The filters and the keyset position, as conditions after a WHERE.
+        func appendFilters(_ sql: inout PostgresQuery.StringInterpolation) {
+            sql.appendLiteral("true")
+            if let group {
+                sql.appendLiteral(" AND dealer_group_id = ")
+                sql.appendInterpolation(group)
+            }
+            if let dealer {
+                sql.appendLiteral(" AND dealer_id = ")
+                sql.appendInterpolation(dealer)
+            }
+            if let stage = filter.stage {
+                sql.appendLiteral(" AND stage = ")
+                sql.appendInterpolation(stage.rawValue)
+            }
+            if let customer = filter.customerID {
+                sql.appendLiteral(" AND customer_id = ")
+                sql.appendInterpolation(customer)
+            }
+            if let position {
+                // Keyset: strictly after the last row of the previous page, newest first.
+                sql.appendLiteral(" AND (created_at, id) < (timestamptz 'epoch' + ")
+                sql.appendInterpolation(position.micros)
+                sql.appendLiteral(" * interval '1 microsecond', ")
+                sql.appendInterpolation(position.id)
+                sql.appendLiteral(")")
+            }
         }
-        if let dealer {
-            sql.appendLiteral(" AND dealer_id = ")
-            sql.appendInterpolation(dealer)
-        }
-        if let stage = filter.stage {
-            sql.appendLiteral(" AND stage = ")
-            sql.appendInterpolation(stage.rawValue)
-        }
-        if let customer = filter.customerID {
-            sql.appendLiteral(" AND customer_id = ")
-            sql.appendInterpolation(customer)
-        }
+        let order = " ORDER BY created_at DESC, id DESC LIMIT "
+        var sql = PostgresQuery.StringInterpolation(literalCapacity: 1024, interpolationCount: 16)
+        sql.appendLiteral("SELECT \(Order.columns) FROM forecourt.orders WHERE ")
         switch filter.delayed {
-        case true?: sql.appendLiteral(" AND \(Order.delayedCondition)")
-        case false?: sql.appendLiteral(" AND NOT coalesce(\(Order.delayedCondition), false)")
-        case nil: break
+        case true?:
+            // The two halves of the rule, each served by its partial index (the planner cannot
+            // estimate the OR with now(), so it is spelt out): a keyset page of on-hold or
+            // late-ETA orders (orders_delayed_flag), and the group's overdue orders
+            // (orders_overdue, a range up to now()). The cost follows the page and the number
+            // of overdue orders, never the size of the group.
+            sql.appendLiteral("id IN ((SELECT id FROM forecourt.orders WHERE (on_hold OR eta > promised_eta) AND ")
+            appendFilters(&sql)
+            sql.appendLiteral(order)
+            sql.appendInterpolation(filter.limit + 1)
+            sql.appendLiteral(") UNION ALL (SELECT id FROM forecourt.orders WHERE overdue_at <= now() ")
+            sql.appendLiteral("AND overdue_at IS NOT NULL AND stage NOT IN ('delivered', 'cancelled') AND ")
+            appendFilters(&sql)
+            sql.appendLiteral(order)
+            sql.appendInterpolation(filter.limit + 1)
+            sql.appendLiteral(")) AND ")
+            appendFilters(&sql)
+        case false?:
+            sql.appendLiteral("NOT coalesce(\(Order.delayedCondition), false) AND ")
+            appendFilters(&sql)
+        case nil:
+            appendFilters(&sql)
         }
-        if let position {
-            // Keyset: strictly after the last row of the previous page, newest first.
-            sql.appendLiteral(" AND (created_at, id) < (timestamptz 'epoch' + ")
-            sql.appendInterpolation(position.micros)
-            sql.appendLiteral(" * interval '1 microsecond', ")
-            sql.appendInterpolation(position.id)
-            sql.appendLiteral(")")
-        }
-        sql.appendLiteral(" ORDER BY created_at DESC, id DESC LIMIT ")
+        sql.appendLiteral(order)
         sql.appendInterpolation(filter.limit + 1)
         let query = PostgresQuery(stringInterpolation: sql)
         let orders = try await database.transaction(scope, readOnly: true) { connection in

@@ -347,6 +347,43 @@ struct OrderWorld {
         }
     }
 
+    /// Both halves of the delayed rule, paged: held or late-ETA orders and overdue ones,
+    /// newest first, each once (one is both held and overdue), none of the punctual ones.
+    @Test func delayedListPagesOverBothHalvesOfTheRule() async throws {
+        try await withTestDatabase { db in
+            let world = try await OrderWorld.make(db)
+            let owner = try db.ownerConnection()
+            defer { owner.close() }
+            var expected: [JSON] = []
+            for index in 0..<9 {
+                let order = try await world.newOrder()
+                switch index % 3 {
+                case 0:
+                    _ = try await world.event(order, "hold", at: ago(hours: 1), ["reason": "damage"]).get()
+                    expected.append(order["id"]!)
+                case 1:
+                    try owner.query(
+                        "UPDATE forecourt.orders SET overdue_at = now() - interval '1 hour' WHERE id = \(UUID(uuidString: order["id"]!.stringValue!)!)")
+                    if index == 4 { _ = try await world.event(order, "hold", at: ago(hours: 1), ["reason": "other"]).get() }
+                    expected.append(order["id"]!)
+                default:
+                    break  // punctual
+                }
+            }
+            var seen: [JSON] = []
+            var after: JSON = .null
+            repeat {
+                let params: JSON = after == .null ? ["delayed": true, "limit": 2] : ["delayed": true, "limit": 2, "after": after]
+                let page = try await world.call(.sales, "order.list", params).get()
+                seen += page["items"]?.arrayValue?.compactMap { $0["id"] } ?? []
+                after = page["next"] ?? .null
+            } while after != .null
+            #expect(seen == expected.reversed())
+            let punctual = try await world.call(.sales, "order.list", ["delayed": false]).get()
+            #expect(punctual["items"]?.arrayValue?.count == 3)
+        }
+    }
+
     @Test func listPagesNewestFirstWithFilters() async throws {
         try await withTestDatabase { db in
             let world = try await OrderWorld.make(db)
