@@ -32,6 +32,7 @@ public final class AppDatabase: Sendable {
     /// Runs `body` in one transaction scoped to `scope`; `principal` is recorded as the author
     /// of changes (change feeds). Retries serialization failures and deadlocks, and a
     /// connection lost before COMMIT once (nothing was committed then).
+    @discardableResult
     public func transaction<T: Sendable>(
         _ scope: AccessScope,
         principal: UUID? = nil,
