@@ -26,11 +26,15 @@ public struct ServiceConfiguration: Sendable {
     public var databasePoolSize: Int
     public var migrationsDirectory: String
     public var logLevel: String
+    /// Whether SIGHUP re-reads the TLS files. Signals are process-wide: instances embedded in
+    /// one process (tests) leave them to the process.
+    public var reloadsCertificatesOnSIGHUP: Bool
 
     public init(
         databaseURL: String, listenHost: String = "127.0.0.1", listenPort: Int, tlsCertificatePath: String,
         tlsKeyPath: String, tlsClientCAPath: String? = nil, keyringPath: String, metricsHost: String? = nil,
-        metricsPort: Int = 0, databasePoolSize: Int = 10, migrationsDirectory: String, logLevel: String = "info"
+        metricsPort: Int = 0, databasePoolSize: Int = 10, migrationsDirectory: String, logLevel: String = "info",
+        reloadsCertificatesOnSIGHUP: Bool = true
     ) {
         self.databaseURL = databaseURL
         self.listenHost = listenHost
@@ -44,6 +48,7 @@ public struct ServiceConfiguration: Sendable {
         self.databasePoolSize = databasePoolSize
         self.migrationsDirectory = migrationsDirectory
         self.logLevel = logLevel
+        self.reloadsCertificatesOnSIGHUP = reloadsCertificatesOnSIGHUP
     }
 
     static let defaultListen = "127.0.0.1:7443"

@@ -123,9 +123,11 @@ public enum ServiceRunner {
             throw StartupError(description: "FORECOURT_TLS_CERT/FORECOURT_TLS_KEY: \(error)")
         }
         var services: [any Service] = [
-            server, CertificateReloader(server: server, logger: Logger(label: "forecourt.server")), PoolMetrics(pool: pool),
-            EventListenerService(hub: wiring.events, listener: listener),
+            server, PoolMetrics(pool: pool), EventListenerService(hub: wiring.events, listener: listener),
         ]
+        if configuration.reloadsCertificatesOnSIGHUP {
+            services.append(CertificateReloader(server: server, logger: Logger(label: "forecourt.server")))
+        }
         if let host = configuration.metricsHost, let metrics {
             services.append(
                 MetricsHTTPServer(host: host, port: configuration.metricsPort, logger: Logger(label: "forecourt.metrics")) {

@@ -364,8 +364,9 @@ struct CertificateReloaderTests {
                 server: server.server, logger: Logger(label: "test"),
                 onReload: { result in if case .success = result { reloads.withLock { $0 += 1 } } })
             let running = Task { await reloader.run() }
-            // The signal source starts with run(); repeat the signal until it has been seen.
-            try await eventually {
+            // The signal source starts with run(); repeat the signal until it has been seen
+            // (generously: a loaded machine can take long to start the source).
+            try await eventually(.seconds(60)) {
                 kill(getpid(), SIGHUP)
                 try? await Task.sleep(for: .milliseconds(20))
                 return reloads.withLock { $0 } > 0

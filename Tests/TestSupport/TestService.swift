@@ -48,7 +48,8 @@ public func withTestService<T>(
     let configuration = ServiceConfiguration(
         databaseURL: db.ownerConnectionString, listenPort: 0, tlsCertificatePath: tls.certificate,
         tlsKeyPath: tls.privateKey, tlsClientCAPath: mutualTLS ? tls.ca : nil, keyringPath: keyring,
-        databasePoolSize: 4, migrationsDirectory: TestEnvironment.migrationsDirectory, logLevel: "error")
+        databasePoolSize: 4, migrationsDirectory: TestEnvironment.migrationsDirectory, logLevel: "error",
+        reloadsCertificatesOnSIGHUP: false)
     let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
     let service = Task {
         defer { portContinuation.finish() }
