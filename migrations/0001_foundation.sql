@@ -6,14 +6,18 @@
 -- forecourt_app, with RLS enabled and forced. The owner that runs migrations and operator
 -- commands is admitted by an `operator` policy of its own.
 
+-- Roles are cluster-wide: two databases of one cluster may be migrated at once, so a role
+-- created meanwhile by the other is not an error.
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'forecourt_app') THEN
+    BEGIN
         CREATE ROLE forecourt_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'forecourt_analyst') THEN
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+    END;
+    BEGIN
         CREATE ROLE forecourt_analyst NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
-    END IF;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+    END;
 END
 $$;
 
