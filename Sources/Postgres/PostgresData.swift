@@ -258,9 +258,9 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
     }
 
     public func encode(into buffer: inout [UInt8]) {
-        // Checked by type first: an empty array of any element type casts to [UInt8].
-        if Element.self == UInt8.self, let bytes = self as? [UInt8] {
-            buffer.append(contentsOf: bytes)
+        if Element.self == UInt8.self {
+            // The same type, so the bit cast is exact; a dynamic `as?` would walk every byte.
+            buffer.append(contentsOf: unsafeBitCast(self, to: [UInt8].self))
             return
         }
         // One dimension, lower bound 1; the element type is what the element says it is.
@@ -290,8 +290,8 @@ extension Array: PostgresDecodable where Element: PostgresArrayElement {
         let bytes = try nonNull(bytes, [Element].self, type)
         if Element.self == UInt8.self {
             guard type == .bytea else { throw .decoding([UInt8].self, type, "not a bytea") }
-            // The generic `Array` cannot be built from bytes directly; this cast always succeeds.
-            return Array<UInt8>(bytes) as? [Element] ?? []
+            // The generic `Array` cannot be built from bytes directly; the types are the same.
+            return unsafeBitCast(Array<UInt8>(bytes), to: [Element].self)
         }
         var reader = BinaryReader(bytes)
         guard let dimensions = reader.read(Int32.self), reader.read(Int32.self) != nil,
