@@ -33,12 +33,37 @@ public final class FieldCipher: Sendable {
     /// The keys this cipher uses.
     public let keyring: Keyring
 
-    private struct CacheKey: Hashable {
-        let keyID: UInt32
-        let info: String
+    /// What a derived key is for: its HKDF info, without formatting it on every lookup.
+    private enum Purpose: Hashable {
+        case data(group: UUID)
+        case blindIndex(group: UUID, kind: String)
+        case mac(purpose: String)
+
+        var info: String {
+            switch self {
+            case .data(let group): FieldCipher.dataInfo(group: group)
+            case .blindIndex(let group, let kind): "forecourt/v1/bidx/\(FieldCipher.lowercased(group))/\(kind)"
+            case .mac(let purpose): "forecourt/v1/mac/\(purpose)"
+            }
+        }
     }
 
-    private let cache = Mutex<[CacheKey: SymmetricKey]>([:])
+    private struct CacheKey: Hashable {
+        let keyID: UInt32
+        let purpose: Purpose
+    }
+
+    /// A derived key, and HMAC-SHA256 already keyed with it: copying the keyed state saves
+    /// hashing the padded key again for every blind index.
+    private struct DerivedKey: Sendable {
+        let key: SymmetricKey
+        let hmac: HMAC<SHA256>
+    }
+
+    private let cache = Mutex<[CacheKey: DerivedKey]>([:])
+
+    /// Nonces for every envelope this process seals.
+    private static let nonces = NonceSource()
 
     /// A cipher over `keyring`. To use a rotated keyring, make a new cipher.
     public init(keyring: Keyring) {
@@ -54,20 +79,20 @@ public final class FieldCipher: Sendable {
     public func seal(_ plaintext: [UInt8], context: FieldContext) throws -> [UInt8] {
         let root = keyring.newest
         let header = Self.header(keyID: root.id)
-        let key = derivedKey(root, info: Self.dataInfo(group: context.group))
+        let key = derivedKey(root, .data(group: context.group)).key
         let box: AES.GCM.SealedBox
         do {
             box = try AES.GCM.seal(
-                plaintext, using: key, nonce: AES.GCM.Nonce(),
+                plaintext, using: key, nonce: try AES.GCM.Nonce(data: Self.nonces.next()),
                 authenticating: Self.authenticatedData(header: header, context: context))
         } catch {
             throw FieldCryptoError.encryptionFailed
         }
+        // `combined` is nonce, ciphertext and tag: the envelope after its header.
+        guard let combined = box.combined else { throw FieldCryptoError.encryptionFailed }
         var envelope = header
         envelope.reserveCapacity(Self.minimumEnvelopeSize + plaintext.count)
-        envelope.append(contentsOf: box.nonce)
-        envelope.append(contentsOf: box.ciphertext)
-        envelope.append(contentsOf: box.tag)
+        envelope.append(contentsOf: combined)
         return envelope
     }
 
@@ -86,7 +111,7 @@ public final class FieldCipher: Sendable {
         guard let root = keyring.key(id: keyID) else {
             throw FieldCryptoError.unknownKeyID(keyID)
         }
-        let key = derivedKey(root, info: Self.dataInfo(group: context.group))
+        let key = derivedKey(root, .data(group: context.group)).key
         let header = Array(envelope[0..<Self.headerSize])
         let nonceEnd = Self.headerSize + Self.nonceSize
         let tagStart = envelope.count - Self.tagSize
@@ -151,8 +176,10 @@ public final class FieldCipher: Sendable {
     }
 
     private func blindIndex(_ normalized: String, group: UUID, kind: BlindIndexKind, root: Keyring.RootKey) -> [UInt8] {
-        let key = derivedKey(root, info: "forecourt/v1/bidx/\(Self.lowercased(group))/\(kind.rawValue)")
-        return Array(HMAC<SHA256>.authenticationCode(for: Array(normalized.utf8), using: key))
+        var hmac = derivedKey(root, .blindIndex(group: group, kind: kind.rawValue)).hmac
+        var text = normalized
+        text.withUTF8 { hmac.update(data: UnsafeRawBufferPointer($0)) }
+        return Array(hmac.finalize())
     }
 
     // MARK: MACs
@@ -170,18 +197,19 @@ public final class FieldCipher: Sendable {
     }
 
     private func macKey(purpose: String) -> SymmetricKey {
-        derivedKey(keyring.oldest, info: "forecourt/v1/mac/\(purpose)")
+        derivedKey(keyring.oldest, .mac(purpose: purpose)).key
     }
 
     // MARK: Derivation
 
-    private func derivedKey(_ root: Keyring.RootKey, info: String) -> SymmetricKey {
-        let cacheKey = CacheKey(keyID: root.id, info: info)
+    private func derivedKey(_ root: Keyring.RootKey, _ purpose: Purpose) -> DerivedKey {
+        let cacheKey = CacheKey(keyID: root.id, purpose: purpose)
         if let key = cache.withLock({ $0[cacheKey] }) {
             return key
         }
-        let key = HKDF<SHA256>.deriveKey(
-            inputKeyMaterial: root.material, info: Array(info.utf8), outputByteCount: 32)
+        let material = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: root.material, info: Array(purpose.info.utf8), outputByteCount: 32)
+        let key = DerivedKey(key: material, hmac: HMAC<SHA256>(key: material))
         cache.withLock { cache in
             if cache.count >= Self.cacheLimit {
                 cache.removeAll(keepingCapacity: true)
@@ -207,19 +235,17 @@ public final class FieldCipher: Sendable {
     /// big-endian UInt32, so no two contexts give the same bytes.
     static func authenticatedData(header: [UInt8], context: FieldContext) -> [UInt8] {
         var data = header
-        func append(_ part: [UInt8]) {
+        data.reserveCapacity(header.count + 4 * 4 + 16 * 2 + context.table.utf8.count + context.column.utf8.count)
+        func append<Part: Collection<UInt8>>(_ part: Part) {
             let count = UInt32(part.count)
             data.append(contentsOf: [UInt8(count >> 24), UInt8(count >> 16 & 0xff), UInt8(count >> 8 & 0xff), UInt8(count & 0xff)])
             data.append(contentsOf: part)
         }
-        append(uuidBytes(context.group))
-        append(Array(context.table.utf8))
-        append(Array(context.column.utf8))
-        append(uuidBytes(context.row))
+        withUnsafeBytes(of: context.group.uuid) { append($0) }
+        append(context.table.utf8)
+        append(context.column.utf8)
+        withUnsafeBytes(of: context.row.uuid) { append($0) }
         return data
     }
 
-    static func uuidBytes(_ id: UUID) -> [UInt8] {
-        withUnsafeBytes(of: id.uuid) { Array($0) }
-    }
 }

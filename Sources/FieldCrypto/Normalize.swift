@@ -4,6 +4,10 @@ import Foundation
 /// validation), so that lookups match however a value was typed.
 ///
 /// Each function returns `nil` for a value that is not valid; callers report which field.
+///
+/// Each has a byte-level path for ASCII input (most values), equal in result to the Unicode
+/// path (a test compares them over every ASCII character), and many times cheaper: a CRM
+/// batch normalises thousands of values.
 public enum Normalize {
     /// The longest email address accepted, in UTF-8 bytes (RFC 5321 path limit).
     public static let maximumEmailLength = 254
@@ -14,12 +18,22 @@ public enum Normalize {
     /// exactly one `@`, a non-empty local part of at most 64 bytes, a domain with a dot that
     /// neither starts nor ends with one and has no empty label, no whitespace or control
     /// characters, at most 254 bytes in all.
-    public static func email(_ raw: String) -> String? {
-        let value = raw.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+    public static func email(_ raw: String) -> String? { email(raw, asciiPath: true) }
+
+    static func email(_ raw: String, asciiPath: Bool) -> String? {
+        let value: String
+        if asciiPath, let ascii = asciiBytes(raw) {
+            let trimmed = trimASCIIWhitespace(ascii)
+            // Whitespace, controls and DEL: the ASCII members of the sets below.
+            guard !trimmed.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else { return nil }
+            value = String(decoding: trimmed.map(lowercasedASCII), as: UTF8.self)
+        } else {
+            value = raw.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+            guard !value.unicodeScalars.contains(where: { scalar in
+                CharacterSet.whitespacesAndNewlines.contains(scalar) || CharacterSet.controlCharacters.contains(scalar)
+            }) else { return nil }
+        }
         guard !value.isEmpty, value.utf8.count <= maximumEmailLength else { return nil }
-        guard !value.unicodeScalars.contains(where: { scalar in
-            CharacterSet.whitespacesAndNewlines.contains(scalar) || CharacterSet.controlCharacters.contains(scalar)
-        }) else { return nil }
         let parts = value.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2 else { return nil }
         let local = parts[0]
@@ -35,12 +49,33 @@ public enum Normalize {
     /// Spaces, dashes, dots and parentheses are removed, as is a `(0)` trunk-prefix marker
     /// (`+44 (0)20 7946 0958`); a leading `00` (the international call prefix) becomes `+`. A number with neither is national and cannot be placed in
     /// a country, so it is invalid.
-    public static func phone(_ raw: String) -> String? {
-        let separators: Set<Character> = ["-", ".", "(", ")"]
-        // "+44 (0)20 ..." marks a trunk prefix that is dialled only nationally; it is not
-        // part of the international number.
-        let withoutTrunk = raw.replacingOccurrences(of: "(0)", with: "")
-        var compact = String(withoutTrunk.filter { !$0.isWhitespace && !separators.contains($0) })
+    public static func phone(_ raw: String) -> String? { phone(raw, asciiPath: true) }
+
+    static func phone(_ raw: String, asciiPath: Bool) -> String? {
+        var compact: String
+        if asciiPath, let ascii = asciiBytes(raw) {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(ascii.count)
+            var index = 0
+            while index < ascii.count {
+                if ascii[index] == UInt8(ascii: "("), index + 2 < ascii.count, ascii[index + 1] == UInt8(ascii: "0"),
+                    ascii[index + 2] == UInt8(ascii: ")")
+                {
+                    index += 3
+                    continue
+                }
+                let byte = ascii[index]
+                if !isASCIIWhitespace(byte), !"-.()".utf8.contains(byte) { bytes.append(byte) }
+                index += 1
+            }
+            compact = String(decoding: bytes, as: UTF8.self)
+        } else {
+            let separators: Set<Character> = ["-", ".", "(", ")"]
+            // "+44 (0)20 ..." marks a trunk prefix that is dialled only nationally; it is not
+            // part of the international number.
+            let withoutTrunk = raw.replacingOccurrences(of: "(0)", with: "")
+            compact = String(withoutTrunk.filter { !$0.isWhitespace && !separators.contains($0) })
+        }
         if compact.hasPrefix("00") {
             compact = "+" + compact.dropFirst(2)
         }
@@ -56,7 +91,15 @@ public enum Normalize {
     /// A full name with compatibility forms unified (NFKD), accents and other combining marks
     /// removed (and invisible format characters), lowercased, and runs of whitespace collapsed to one space and trimmed:
     /// `"  JOSÉ  Müller "` becomes `"jose muller"`. `nil` when nothing is left.
-    public static func fullName(_ raw: String) -> String? {
+    public static func fullName(_ raw: String) -> String? { fullName(raw, asciiPath: true) }
+
+    static func fullName(_ raw: String, asciiPath: Bool) -> String? {
+        if asciiPath, let ascii = asciiBytes(raw) {
+            // No accents, marks or wide forms in ASCII: lowercase and collapse whitespace.
+            let words = ascii.split(whereSeparator: isASCIIWhitespace)
+            guard !words.isEmpty else { return nil }
+            return String(decoding: words.joined(separator: [UInt8(ascii: " ")]).map(lowercasedASCII), as: UTF8.self)
+        }
         let folded = raw
             .folding(options: [.diacriticInsensitive, .caseInsensitive, .widthInsensitive], locale: nil)
             .decomposedStringWithCompatibilityMapping
@@ -73,5 +116,30 @@ public enum Normalize {
         let words = String(scalars).lowercased().split(whereSeparator: { $0.isWhitespace })
         guard !words.isEmpty else { return nil }
         return words.joined(separator: " ")
+    }
+
+    // MARK: ASCII
+
+    /// The UTF-8 bytes of `raw` when they are all ASCII, else nil.
+    static func asciiBytes(_ raw: String) -> [UInt8]? {
+        let bytes = Array(raw.utf8)
+        return bytes.allSatisfy { $0 < 0x80 } ? bytes : nil
+    }
+
+    /// The ASCII characters with Unicode's White_Space property: tab, line feed, vertical
+    /// tab, form feed, carriage return and space.
+    static func isASCIIWhitespace(_ byte: UInt8) -> Bool {
+        (0x09...0x0D).contains(byte) || byte == 0x20
+    }
+
+    static func lowercasedASCII(_ byte: UInt8) -> UInt8 {
+        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 0x20 : byte
+    }
+
+    static func trimASCIIWhitespace(_ bytes: [UInt8]) -> ArraySlice<UInt8> {
+        guard let first = bytes.firstIndex(where: { !isASCIIWhitespace($0) }),
+            let last = bytes.lastIndex(where: { !isASCIIWhitespace($0) })
+        else { return [] }
+        return bytes[first...last]
     }
 }

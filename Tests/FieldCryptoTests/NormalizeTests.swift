@@ -83,4 +83,27 @@ struct NormalizeTests {
     func emptyNamesAreNil(raw: String) {
         #expect(Normalize.fullName(raw) == nil)
     }
+
+    /// The ASCII paths must give exactly what the Unicode paths give: every ASCII character
+    /// in every position of typical values, and random ASCII strings.
+    @Test func asciiPathsAgreeWithUnicodePaths() {
+        var inputs = ["anna@example.de", "  Anna.Schmidt@Example.DE \r\n", "+44 (0)20 7946-0958", "0049 (30) 1234.567",
+            "((0)0)+4930123456", "  JOSE \t Muller\u{0B}\u{0C} ", "a\u{1C}b", "\r\n", ""]
+        for code in 0..<128 {
+            let character = String(UnicodeScalar(UInt8(code)))
+            for base in ["anna@example.de", "+49301234567", "Jose Muller"] {
+                inputs += [character + base, base + character, base.replacingOccurrences(of: "e", with: character)]
+            }
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let length = Int.random(in: 0...24, using: &generator)
+            inputs.append(String(decoding: (0..<length).map { _ in UInt8.random(in: 0..<128, using: &generator) }, as: UTF8.self))
+        }
+        for input in inputs {
+            #expect(Normalize.email(input, asciiPath: true) == Normalize.email(input, asciiPath: false), "\(Array(input.utf8))")
+            #expect(Normalize.phone(input, asciiPath: true) == Normalize.phone(input, asciiPath: false), "\(Array(input.utf8))")
+            #expect(Normalize.fullName(input, asciiPath: true) == Normalize.fullName(input, asciiPath: false), "\(Array(input.utf8))")
+        }
+    }
 }
