@@ -99,25 +99,7 @@ public enum CustomerReencryption {
                 }
             }
             if !sealed.isEmpty {
-                let e = (0..<CustomerContent.encryptedColumns.count).map { column in sealed.map { $0.envelopes[column] } }
-                let ids = sealed.map(\.id)
-                let emailIndexes = sealed.map(\.emailIndex)
-                let phoneIndexes = sealed.map(\.phoneIndex)
-                let nameIndexes = sealed.map(\.nameIndex)
-                let macs = sealed.map(\.contentMAC)
-                try connection.query(
-                    """
-                    UPDATE forecourt.customers AS t SET
-                        key_id = \(newest), full_name = u.f0, email = u.f1, phone = u.f2, address_line1 = u.f3,
-                        address_line2 = u.f4, city = u.f5, region = u.f6, postal_code = u.f7, country = u.f8,
-                        email_bidx = u.ei, phone_bidx = u.pi, name_bidx = u.ni, content_mac = u.mac
-                    FROM unnest(
-                        \(ids)::uuid[], \(e[0])::bytea[], \(e[1])::bytea[], \(e[2])::bytea[], \(e[3])::bytea[],
-                        \(e[4])::bytea[], \(e[5])::bytea[], \(e[6])::bytea[], \(e[7])::bytea[], \(e[8])::bytea[],
-                        \(emailIndexes)::bytea[], \(phoneIndexes)::bytea[], \(nameIndexes)::bytea[], \(macs)::bytea[]
-                    ) AS u(id, f0, f1, f2, f3, f4, f5, f6, f7, f8, ei, pi, ni, mac)
-                    WHERE t.dealer_group_id = \(group) AND t.id = u.id
-                    """)
+                try CustomerService.overwrite(connection, group: group, sealed.map { ($0, nil) }, as: .reencryption)
                 result.rewritten = sealed.count
             }
             try connection.execute(unsafeSQL: "COMMIT")
