@@ -31,8 +31,9 @@ struct CustomerCrypto: Sendable {
         FieldContext(group: group, table: Self.table, column: column, row: row)
     }
 
-    /// Seals a content for row `id` under the newest key.
-    func seal(_ content: CustomerContent, id: UUID) throws -> SealedCustomer {
+    /// Seals a content for row `id` under the newest key. `contentMAC`, when the caller has
+    /// already computed it (`contentMAC(_:)`), is not computed again.
+    func seal(_ content: CustomerContent, id: UUID, contentMAC knownMAC: [UInt8]? = nil) throws -> SealedCustomer {
         let values = content.encryptedValues
         var envelopes: [[UInt8]?] = []
         envelopes.reserveCapacity(values.count)
@@ -45,7 +46,7 @@ struct CustomerCrypto: Sendable {
             phoneIndex: content.phone.flatMap(Normalize.phone).map { cipher.blindIndex($0, group: group, kind: .phone) },
             // Validation guarantees a name normalises; the raw value is a fallback that never matches a lookup.
             nameIndex: cipher.blindIndex(Normalize.fullName(content.fullName) ?? content.fullName, group: group, kind: .fullName),
-            contentMAC: contentMAC(content),
+            contentMAC: knownMAC ?? contentMAC(content),
             keyID: Int32(clamping: cipher.newestKeyID), notifyEmail: content.notifyEmail, notifySMS: content.notifySMS)
     }
 

@@ -135,7 +135,7 @@ extension CustomerService {
             }
         }
         let sealedList = try await Self.sealInParallel(
-            toSeal.map { records[$0.index] }, ids: toSeal.map(\.id), crypto: crypto)
+            toSeal.map { (records[$0.index].content, $0.id, macs[$0.index]) }, crypto: crypto)
         var sealed = [SealedCustomer?](repeating: nil, count: records.count)
         for (entry, value) in zip(toSeal, sealedList) { sealed[entry.index] = value }
         let presealed = sealed
@@ -165,7 +165,7 @@ extension CustomerService {
                         fresh = ready
                     } else {
                         // Its customer took another external_ref since step 1: a new customer.
-                        fresh = try crypto.seal(record.content, id: UUID())
+                        fresh = try crypto.seal(record.content, id: UUID(), contentMAC: macList[index])
                     }
                     creates.append((fresh, record))
                     results.append(CustomerUpsertResult(externalRef: record.externalRef, id: fresh.id, outcome: .created))
@@ -178,7 +178,7 @@ extension CustomerService {
                         ready = pre
                     } else {
                         // The row changed (or appeared) between step 1 and the lock.
-                        ready = try crypto.seal(record.content, id: row.id)
+                        ready = try crypto.seal(record.content, id: row.id, contentMAC: macList[index])
                     }
                     updates.append((ready, record))
                 }
@@ -202,20 +202,22 @@ extension CustomerService {
 
     /// Seals every record, in as many chunks as there are processors (AES-GCM and HMAC are
     /// the bulk of a batch's CPU time).
-    static func sealInParallel(_ records: [CustomerUpsertRecord], ids: [UUID], crypto: CustomerCrypto) async throws
-        -> [SealedCustomer]
-    {
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, records.count / 64))
-        if workers == 1 {
-            return try zip(records, ids).map { try crypto.seal($0.content, id: $1) }
+    static func sealInParallel(
+        _ items: [(content: CustomerContent, id: UUID, contentMAC: [UInt8])], crypto: CustomerCrypto
+    ) async throws -> [SealedCustomer] {
+        func seal(_ item: (content: CustomerContent, id: UUID, contentMAC: [UInt8])) throws -> SealedCustomer {
+            try crypto.seal(item.content, id: item.id, contentMAC: item.contentMAC)
         }
-        let chunk = (records.count + workers - 1) / workers
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, items.count / 64))
+        if workers == 1 {
+            return try items.map(seal)
+        }
+        let chunk = (items.count + workers - 1) / workers
         return try await withThrowingTaskGroup(of: (Int, [SealedCustomer]).self) { tasks in
-            for start in stride(from: 0, to: records.count, by: chunk) {
-                let end = min(start + chunk, records.count)
-                let slice = Array(zip(records[start..<end], ids[start..<end]))
+            for start in stride(from: 0, to: items.count, by: chunk) {
+                let slice = Array(items[start..<min(start + chunk, items.count)])
                 tasks.addTask {
-                    (start, try slice.map { try crypto.seal($0.content, id: $1) })
+                    (start, try slice.map(seal))
                 }
             }
             var parts: [(Int, [SealedCustomer])] = []

@@ -271,16 +271,17 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
         guard !isEmpty else { return }
         buffer.appendBigEndian(Int32(count))
         buffer.appendBigEndian(Int32(1))
-        var scratch: [UInt8] = []
         for element in self {
             if element.isPostgresNull {
                 buffer.appendBigEndian(Int32(-1))
                 continue
             }
-            scratch.removeAll(keepingCapacity: true)
-            element.encode(into: &scratch)
-            buffer.appendBigEndian(Int32(scratch.count))
-            buffer.append(contentsOf: scratch)
+            // The element is encoded in place, then its length is written in front of it.
+            let lengthAt = buffer.count
+            buffer.appendBigEndian(Int32(0))
+            element.encode(into: &buffer)
+            let length = UInt32(buffer.count - lengthAt - 4)
+            for byte in 0..<4 { buffer[lengthAt + byte] = UInt8(truncatingIfNeeded: length >> (24 - 8 * byte)) }
         }
     }
 }
