@@ -114,42 +114,41 @@ public final class CustomerService: Sendable {
     public func find(caller: Principal, _ lookup: Lookup) async throws -> [Customer] {
         let group = try caller.requireGroup()
         let limit = Self.findLimit
-        let stored: [StoredCustomer]
-        switch lookup {
-        case .externalRef(let ref):
-            stored = try await database.transaction(.group(group), readOnly: true) { connection in
-                try connection.query(
+        let cipher = cipher
+        let stored: [StoredCustomer] = try await database.transaction(.group(group), readOnly: true) { connection in
+            switch lookup {
+            case .externalRef(let ref):
+                return try connection.query(
                     """
                     SELECT \(unsafeSQL: StoredCustomer.columns) FROM forecourt.customers
                     WHERE dealer_group_id = \(group) AND external_ref = \(ref)
                     """
                 ).rows.map { try StoredCustomer(row: $0) }
-            }
-        case .email(let email):
-            let candidates = cipher.blindIndexCandidates(email, group: group, kind: .email)
-            stored = try await database.transaction(.group(group), readOnly: true) { connection in
-                try connection.query(
-                    """
-                    SELECT \(unsafeSQL: StoredCustomer.columns) FROM forecourt.customers
-                    WHERE dealer_group_id = \(group) AND email_bidx = ANY(\(candidates)::bytea[])
-                    ORDER BY created_at, id LIMIT \(limit)
-                    """
-                ).rows.map { try StoredCustomer(row: $0) }
-            }
-        case .phone(let phone):
-            let candidates = cipher.blindIndexCandidates(phone, group: group, kind: .phone)
-            stored = try await database.transaction(.group(group), readOnly: true) { connection in
-                try connection.query(
-                    """
-                    SELECT \(unsafeSQL: StoredCustomer.columns) FROM forecourt.customers
-                    WHERE dealer_group_id = \(group) AND phone_bidx = ANY(\(candidates)::bytea[])
-                    ORDER BY created_at, id LIMIT \(limit)
-                    """
-                ).rows.map { try StoredCustomer(row: $0) }
+            case .email(let email):
+                return try Self.find(
+                    connection, group: group, column: "email_bidx",
+                    candidates: cipher.blindIndexCandidates(email, group: group, kind: .email), limit: limit)
+            case .phone(let phone):
+                return try Self.find(
+                    connection, group: group, column: "phone_bidx",
+                    candidates: cipher.blindIndexCandidates(phone, group: group, kind: .phone), limit: limit)
             }
         }
         let crypto = crypto(group)
         return try stored.map { try $0.open(crypto) }
+    }
+
+    /// The customers whose blind index in `column` (chosen by code) is one of `candidates`.
+    private static func find(
+        _ connection: PostgresConnection, group: UUID, column: String, candidates: [[UInt8]], limit: Int
+    ) throws -> [StoredCustomer] {
+        try connection.query(
+            """
+            SELECT \(unsafeSQL: StoredCustomer.columns) FROM forecourt.customers
+            WHERE dealer_group_id = \(group) AND \(unsafeSQL: column) = ANY(\(candidates)::bytea[])
+            ORDER BY created_at, id LIMIT \(limit)
+            """
+        ).rows.map { try StoredCustomer(row: $0) }
     }
 
     // MARK: erase
