@@ -48,9 +48,13 @@ extension CustomerService {
     ///
     /// The envelopes are bound to the row id, so the ids of existing customers are read
     /// first, then every record is sealed in parallel outside any transaction, then one
-    /// short transaction locks the rows, decides the outcomes and writes with one statement
-    /// per kind of write. A row that appeared (or changed its `external_ref`) between the
-    /// read and the lock is sealed again inside the transaction.
+    /// short transaction locks the rows that were read, decides the outcomes and writes with
+    /// one statement per kind of write. A locked row that changed between the read and the
+    /// lock is sealed again inside the transaction. Records with no row are inserted without
+    /// a lock: if another call created one of their `external_ref`s meanwhile, the unique
+    /// index refuses the insert and the whole batch runs again, now finding those rows.
+    /// Inserts go in `external_ref` order, so two batches creating the same refs wait for
+    /// each other instead of deadlocking.
     public func upsertBatch(caller: Principal, _ records: [CustomerUpsertRecord]) async throws -> [CustomerUpsertResult] {
         let group = try caller.requireGroup()
         guard (1...Self.batchLimit).contains(records.count) else {
@@ -89,7 +93,10 @@ extension CustomerService {
         /// The outcome for a record with content MAC `mac` (under the newest key).
         func outcome(_ record: CustomerUpsertRecord, mac: [UInt8], crypto: CustomerCrypto) -> CustomerUpsertOutcome {
             if erased { return .stale }
-            if let stored = sourceUpdatedAt, record.sourceUpdatedAt < stored { return .stale }
+            // In stored precision: the same time sent again is not older than itself.
+            if let stored = sourceUpdatedAt, record.sourceUpdatedAt.postgresMicroseconds < stored.postgresMicroseconds {
+                return .stale
+            }
             if let stored = contentMAC {
                 if stored == mac { return .unchanged }
                 // Written under an older key and not yet re-encrypted: its MAC is that key's.
@@ -141,18 +148,22 @@ extension CustomerService {
         let presealed = sealed
         let macList = macs
 
+        let knownRefs = Array(known.keys)
+
         // 3. One short transaction: lock, decide against what is locked, write in bulk.
         return try await database.transaction(.group(group), principal: caller.id) { connection in
             var locked: [String: UpsertTarget] = [:]
             // Locks in id order, so two batches over the same customers cannot deadlock.
-            for row in try connection.query(
-                """
-                SELECT \(unsafeSQL: UpsertTarget.columns) FROM forecourt.customers
-                WHERE dealer_group_id = \(group) AND external_ref = ANY(\(refs)::text[])
-                ORDER BY id FOR UPDATE
-                """
-            ).rows {
-                locked[try row.decode(0, as: String.self)] = try UpsertTarget(row: row)
+            if !knownRefs.isEmpty {
+                for row in try connection.query(
+                    """
+                    SELECT \(unsafeSQL: UpsertTarget.columns) FROM forecourt.customers
+                    WHERE dealer_group_id = \(group) AND external_ref = ANY(\(knownRefs)::text[])
+                    ORDER BY id FOR UPDATE
+                    """
+                ).rows {
+                    locked[try row.decode(0, as: String.self)] = try UpsertTarget(row: row)
+                }
             }
             var results: [CustomerUpsertResult] = []
             results.reserveCapacity(records.count)
@@ -185,6 +196,7 @@ extension CustomerService {
                 results.append(CustomerUpsertResult(externalRef: record.externalRef, id: row.id, outcome: outcome))
             }
             if !creates.isEmpty {
+                creates.sort { $0.1.externalRef < $1.1.externalRef }
                 try Self.uniqueExternalRef { try Self.insertMany(connection, group: group, creates) }
             }
             if !updates.isEmpty {

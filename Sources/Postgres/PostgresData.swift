@@ -210,8 +210,15 @@ extension Date: PostgresArrayElement {
     public static var postgresType: PostgresType { .timestamptz }
     public static var postgresArrayType: PostgresType { .timestamptzArray }
     public func encode(into buffer: inout [UInt8]) {
-        let micros = (timeIntervalSince1970 * 1_000_000).rounded() - Double(postgresEpochOffsetSeconds) * 1_000_000
-        buffer.appendBigEndian(Int64(micros))
+        buffer.appendBigEndian(postgresMicroseconds)
+    }
+
+    /// This time as PostgreSQL stores it: whole microseconds since 2000-01-01 (rounded).
+    /// Compare these, not `Date`s, to tell whether a time is older than a stored one: a
+    /// `Date` finer than a microsecond, or one decoded through floating point, can differ
+    /// from the stored value by less than a microsecond.
+    public var postgresMicroseconds: Int64 {
+        Int64((timeIntervalSince1970 * 1_000_000).rounded() - Double(postgresEpochOffsetSeconds) * 1_000_000)
     }
     public static func decode(_ bytes: UnsafeRawBufferPointer?, type: PostgresType) throws(PostgresError) -> Date {
         let bytes = try nonNull(bytes, Date.self, type)

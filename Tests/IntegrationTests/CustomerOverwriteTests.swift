@@ -41,4 +41,43 @@ import TestSupport
             #expect(fetched.content?.fullName == "Second Name")
         }
     }
+
+    /// Batches racing to create the same `external_ref`s: one creates each customer, the
+    /// others find it (after the unique index turned their insert away) and report it
+    /// unchanged; no duplicate, no error.
+    @Test func concurrentBatchesCreatingTheSameRefs() async throws {
+        try await withTestDatabase(maximumConnections: 10) { db in
+            let fixture = try db.makeGroup()
+            let service = DispatcherHarness(db).wiring.customers
+            let crm = fixture.principal(.crmSync)
+            let at = Date()
+            let records = (0..<300).map { i in
+                CustomerUpsertRecord(externalRef: "RACE-\(i)", content: CustomerContent(fullName: "Racer \(i)"), sourceUpdatedAt: at)
+            }
+            let batches = 4
+            let results = try await withThrowingTaskGroup(of: [CustomerUpsertResult].self) { tasks in
+                for batch in 0..<batches {
+                    // Each batch in its own order, so their inserts interleave.
+                    let ordered = batch % 2 == 0 ? records : records.reversed()
+                    tasks.addTask { try await service.upsertBatch(caller: crm, ordered) }
+                }
+                var all: [CustomerUpsertResult] = []
+                for try await part in tasks { all += part }
+                return all
+            }
+            #expect(results.count == batches * records.count)
+            for (ref, outcomes) in Dictionary(grouping: results, by: \.externalRef) {
+                let created = outcomes.filter { $0.outcome == .created }
+                #expect(created.count == 1, "\(ref)")
+                #expect(outcomes.filter { $0.outcome == .unchanged }.count == batches - 1, "\(ref)")
+                #expect(Set(outcomes.map(\.id)).count == 1, "\(ref)")
+            }
+            let owner = try db.ownerConnection()
+            defer { owner.close() }
+            let stored = try owner.query(
+                "SELECT count(*) FROM forecourt.customers WHERE dealer_group_id = \(fixture.group) AND external_ref LIKE 'RACE-%'"
+            ).first?.decode(0, as: Int.self)
+            #expect(stored == records.count)
+        }
+    }
 }
