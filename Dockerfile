@@ -1,6 +1,6 @@
 # The service image: `forecourt` plus its migrations. Build: docker build -t forecourt .
 FROM swift:6.1-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev pkg-config && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev libssl-dev pkg-config && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
@@ -8,7 +8,7 @@ COPY Tests ./Tests
 RUN swift build -c release --product forecourt --static-swift-stdlib
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends libpq5 ca-certificates && rm -rf /var/lib/apt/lists/* \
+RUN apt-get update && apt-get install -y --no-install-recommends libpq5 libssl3 ca-certificates && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 forecourt
 COPY --from=build /src/.build/release/forecourt /usr/local/bin/forecourt
 COPY migrations /usr/local/share/forecourt/migrations

@@ -54,7 +54,11 @@ let package = Package(
             dependencies: ["CLibPQ", logging, metrics, crypto] + nio,
             swiftSettings: strict
         ),
-        .target(name: "FieldCrypto", dependencies: [crypto], swiftSettings: strict),
+        // libcrypto (OpenSSL, which libpq already loads) for AES-GCM with reusable key
+        // schedules; only FieldCrypto imports it. See docs/security.md.
+        .systemLibrary(
+            name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
+        .target(name: "FieldCrypto", dependencies: ["COpenSSL", crypto], swiftSettings: strict),
         .target(name: "ForecourtCore", swiftSettings: strict),
         .target(name: "RPC", dependencies: ["ForecourtCore", logging, metrics], swiftSettings: strict),
         .target(

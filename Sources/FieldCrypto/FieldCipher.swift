@@ -53,11 +53,12 @@ public final class FieldCipher: Sendable {
         let purpose: Purpose
     }
 
-    /// A derived key, and HMAC-SHA256 already keyed with it: copying the keyed state saves
-    /// hashing the padded key again for every blind index.
+    /// A derived key, HMAC-SHA256 already keyed with it (copying the keyed state saves
+    /// hashing the padded key again for every blind index) and its AES-GCM contexts.
     private struct DerivedKey: Sendable {
         let key: SymmetricKey
         let hmac: HMAC<SHA256>
+        let aes: AESGCMKey
     }
 
     private let cache = Mutex<[CacheKey: DerivedKey]>([:])
@@ -79,20 +80,12 @@ public final class FieldCipher: Sendable {
     public func seal(_ plaintext: [UInt8], context: FieldContext) throws -> [UInt8] {
         let root = keyring.newest
         let header = Self.header(keyID: root.id)
-        let key = derivedKey(root, .data(group: context.group)).key
-        let box: AES.GCM.SealedBox
-        do {
-            box = try AES.GCM.seal(
-                plaintext, using: key, nonce: try AES.GCM.Nonce(data: Self.nonces.next()),
-                authenticating: Self.authenticatedData(header: header, context: context))
-        } catch {
-            throw FieldCryptoError.encryptionFailed
-        }
-        // `combined` is nonce, ciphertext and tag: the envelope after its header.
-        guard let combined = box.combined else { throw FieldCryptoError.encryptionFailed }
+        let key = derivedKey(root, .data(group: context.group)).aes
         var envelope = header
         envelope.reserveCapacity(Self.minimumEnvelopeSize + plaintext.count)
-        envelope.append(contentsOf: combined)
+        let nonce = Self.nonces.next()
+        envelope.append(contentsOf: nonce)
+        try key.seal(plaintext, nonce: nonce, authenticating: Self.authenticatedData(header: header, context: context), appendingTo: &envelope)
         return envelope
     }
 
@@ -209,7 +202,7 @@ public final class FieldCipher: Sendable {
         }
         let material = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: root.material, info: Array(purpose.info.utf8), outputByteCount: 32)
-        let key = DerivedKey(key: material, hmac: HMAC<SHA256>(key: material))
+        let key = DerivedKey(key: material, hmac: HMAC<SHA256>(key: material), aes: AESGCMKey(material))
         cache.withLock { cache in
             if cache.count >= Self.cacheLimit {
                 cache.removeAll(keepingCapacity: true)
@@ -237,8 +230,7 @@ public final class FieldCipher: Sendable {
         var data = header
         data.reserveCapacity(header.count + 4 * 4 + 16 * 2 + context.table.utf8.count + context.column.utf8.count)
         func append<Part: Collection<UInt8>>(_ part: Part) {
-            let count = UInt32(part.count)
-            data.append(contentsOf: [UInt8(count >> 24), UInt8(count >> 16 & 0xff), UInt8(count >> 8 & 0xff), UInt8(count & 0xff)])
+            withUnsafeBytes(of: UInt32(part.count).bigEndian) { data.append(contentsOf: $0) }
             data.append(contentsOf: part)
         }
         withUnsafeBytes(of: context.group.uuid) { append($0) }

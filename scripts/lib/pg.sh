@@ -10,13 +10,14 @@ fc_as_pg() {
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# Installs what is missing: PostgreSQL 15 server binaries, libpq headers, pkg-config
+# Installs what is missing: PostgreSQL 15 server binaries, libpq and OpenSSL headers, pkg-config
 # (python3, used to find a free port, is on every machine of this kind).
 fc_ensure_prerequisites() {
     command -v swift >/dev/null || { fc_log "swift is not installed: install Swift 6.1 or newer first"; return 1; }
     local missing=()
     [ -x "$FC_PGBIN/initdb" ] || missing+=(postgresql-15)
     [ -f /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
+    [ -f /usr/include/openssl/evp.h ] || missing+=(libssl-dev)
     command -v pkg-config >/dev/null || missing+=(pkg-config)
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then

@@ -1,0 +1,4 @@
+#ifndef FORECOURT_COPENSSL_SHIM_H
+#define FORECOURT_COPENSSL_SHIM_H
+#include <openssl/evp.h>
+#endif
