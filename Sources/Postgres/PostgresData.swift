@@ -41,7 +41,7 @@ public protocol PostgresEncodable: Sendable {
 }
 
 extension PostgresEncodable {
-    public var isPostgresNull: Bool { false }
+    @inlinable public var isPostgresNull: Bool { false }
 }
 
 /// A value that can be read from a binary result column.
@@ -102,8 +102,8 @@ private func nonNull<T>(_ bytes: UnsafeRawBufferPointer?, _: T.Type, _ type: Pos
 
 extension Optional: PostgresEncodable where Wrapped: PostgresEncodable {
     public static var postgresType: PostgresType { Wrapped.postgresType }
-    public var isPostgresNull: Bool { self == nil }
-    public func encode(into buffer: inout [UInt8]) { self?.encode(into: &buffer) }
+    @inlinable public var isPostgresNull: Bool { self == nil }
+    @inlinable public func encode(into buffer: inout [UInt8]) { self?.encode(into: &buffer) }
 }
 
 extension Optional: PostgresDecodable where Wrapped: PostgresDecodable {
@@ -264,6 +264,9 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
         Element.self == UInt8.self ? .bytea : Element.postgresArrayType
     }
 
+    // Inlinable so that callers' modules specialise it: unspecialised, every element of a
+    // bulk parameter went through witness tables and metadata lookups.
+    @inlinable
     public func encode(into buffer: inout [UInt8]) {
         if Element.self == UInt8.self {
             // The same type, so the bit cast is exact; a dynamic `as?` would walk every byte.
@@ -273,7 +276,7 @@ extension Array: PostgresEncodable where Element: PostgresArrayElement {
         // One dimension, lower bound 1; the element type is what the element says it is.
         let elementType = Element.postgresType
         buffer.appendBigEndian(Int32(isEmpty ? 0 : 1))
-        buffer.appendBigEndian(Int32(contains(where: \.isPostgresNull) ? 1 : 0))
+        buffer.appendBigEndian(Int32(contains(where: { $0.isPostgresNull }) ? 1 : 0))
         buffer.appendBigEndian(elementType.rawValue)
         guard !isEmpty else { return }
         buffer.appendBigEndian(Int32(count))

@@ -25,8 +25,8 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
     }
 
     public struct StringInterpolation: StringInterpolationProtocol {
-        var sql: String
-        var bindings = PostgresBindings()
+        @usableFromInline var sql: String
+        @usableFromInline var bindings = PostgresBindings()
 
         public init(literalCapacity: Int, interpolationCount: Int) {
             sql = ""
@@ -38,6 +38,7 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
         }
 
         /// A bind parameter (`$n`).
+        @inlinable
         public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value) {
             bindings.append(value)
             sql += "$\(bindings.count)"
@@ -45,6 +46,7 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
 
         /// A bind parameter that may be NULL (an explicit overload, so that optionals are
         /// not mistaken for accidental string interpolation).
+        @inlinable
         public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value?) {
             bindings.append(value)
             sql += "$\(bindings.count)"
@@ -59,22 +61,26 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
 
 /// Bind parameters in binary format, with their types.
 public struct PostgresBindings: Sendable, Hashable {
-    public private(set) var types: [UInt32] = []
+    public var types: [UInt32] { storedTypes }
     /// nil is SQL NULL.
-    public private(set) var values: [[UInt8]?] = []
+    public var values: [[UInt8]?] { storedValues }
+    // Stored behind inlinable `append`, so callers specialise the encoding of each value.
+    @usableFromInline var storedTypes: [UInt32] = []
+    @usableFromInline var storedValues: [[UInt8]?] = []
 
     public init() {}
 
     public var count: Int { values.count }
 
+    @inlinable
     public mutating func append<Value: PostgresEncodable>(_ value: Value) {
-        types.append(Value.postgresType.rawValue)
+        storedTypes.append(Value.postgresType.rawValue)
         if value.isPostgresNull {
-            values.append(nil)
+            storedValues.append(nil)
         } else {
             var buffer: [UInt8] = []
             value.encode(into: &buffer)
-            values.append(buffer)
+            storedValues.append(buffer)
         }
     }
 }
