@@ -85,7 +85,9 @@ public final class FieldCipher: Sendable {
         envelope.reserveCapacity(Self.minimumEnvelopeSize + plaintext.count)
         let nonce = Self.nonces.next()
         envelope.append(contentsOf: nonce)
-        try key.seal(plaintext, nonce: nonce, authenticating: Self.authenticatedData(header: header, context: context), appendingTo: &envelope)
+        try key.seal(
+            plaintext, nonce: nonce, authenticating: Self.authenticatedData(header: header, context: context),
+            appendingTo: &envelope)
         return envelope
     }
 

@@ -47,8 +47,8 @@ public enum Normalize {
     /// A phone number in E.164 form (`+` and 8 to 15 digits, the first not 0), or `nil`.
     ///
     /// Spaces, dashes, dots and parentheses are removed, as is a `(0)` trunk-prefix marker
-    /// (`+44 (0)20 7946 0958`); a leading `00` (the international call prefix) becomes `+`. A number with neither is national and cannot be placed in
-    /// a country, so it is invalid.
+    /// (`+44 (0)20 7946 0958`); a leading `00` (the international call prefix) becomes `+`.
+    /// A number with neither is national and cannot be placed in a country, so it is invalid.
     public static func phone(_ raw: String) -> String? { phone(raw, asciiPath: true) }
 
     static func phone(_ raw: String, asciiPath: Bool) -> String? {
