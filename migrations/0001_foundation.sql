@@ -7,7 +7,11 @@
 -- commands is admitted by an `operator` policy of its own.
 
 -- Roles are cluster-wide: two databases of one cluster may be migrated at once, so a role
--- created meanwhile by the other is not an error.
+-- created meanwhile by the other is not an error. This replaced IF NOT EXISTS checks, which
+-- raced; for a database that applied an earlier text (before this block, or before these
+-- comments) nothing differs:
+-- amends checksum bff01b1fe4a7fecee211869d7583723fefb0a961f960b3226acfa8681c225ce0
+-- amends checksum c96e00b85e4c1986d53b9f29c511600f1f6b9d1233a692ad79558ac5768ad50c
 DO $$
 BEGIN
     BEGIN

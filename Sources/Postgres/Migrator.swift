@@ -8,12 +8,38 @@ import Foundation
 /// advisory lock makes concurrent starts take turns: the second finds nothing left to do.
 /// An applied file whose text changed, or an applied version with no file, is refused before
 /// anything runs: the database and the code disagree and a person has to look.
+///
+/// The one exception is an amendment that changes nothing for a database that already applied
+/// the file (making it safe to run concurrently, say): the amended file names the SHA-256 of
+/// each earlier text in a line `-- amends checksum <hex>`, and a database that recorded one
+/// of those is in order.
 public struct Migrator: Sendable {
     public struct Migration: Sendable, Equatable {
         public let version: Int
         public let name: String
         public let sql: String
         public let checksum: String
+        /// Checksums of earlier texts of this file that an applied record may carry.
+        public let amendedChecksums: Set<String>
+
+        public init(version: Int, name: String, sql: String, checksum: String, amendedChecksums: Set<String> = []) {
+            self.version = version
+            self.name = name
+            self.sql = sql
+            self.checksum = checksum
+            self.amendedChecksums = amendedChecksums
+        }
+
+        /// The hex checksums of the `-- amends checksum <hex>` lines of `sql`.
+        static func amendedChecksums(in sql: String) -> Set<String> {
+            let prefix = "-- amends checksum "
+            var found: Set<String> = []
+            for line in sql.split(separator: "\n") where line.hasPrefix(prefix) {
+                let hex = line.dropFirst(prefix.count).prefix(64)
+                if hex.count == 64, hex.allSatisfy(\.isHexDigit) { found.insert(hex.lowercased()) }
+            }
+            return found
+        }
     }
 
     public struct Status: Sendable {
@@ -78,7 +104,8 @@ public struct Migrator: Sendable {
             migrations.append(
                 Migration(
                     version: version, name: String(stem.dropFirst(5)), sql: sql,
-                    checksum: SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()))
+                    checksum: SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined(),
+                    amendedChecksums: Migration.amendedChecksums(in: sql)))
         }
         self.init(migrations: migrations)
     }
@@ -154,7 +181,9 @@ public struct Migrator: Sendable {
             guard let migration = migrations.first(where: { $0.version == version }) else {
                 throw Error.unknownApplied(version: version, name: record.name)
             }
-            if migration.checksum != record.checksum { throw Error.edited(version: version, name: migration.name) }
+            if migration.checksum != record.checksum, !migration.amendedChecksums.contains(record.checksum) {
+                throw Error.edited(version: version, name: migration.name)
+            }
         }
     }
 }

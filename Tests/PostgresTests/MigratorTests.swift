@@ -55,6 +55,30 @@ private let second = "CREATE TABLE public.b (a_id int REFERENCES public.a (id));
         }
     }
 
+    /// An amended file that names the checksum of the text a database applied is accepted
+    /// (and the next migration runs); a checksum it does not name is still refused.
+    @Test func acceptsAnAmendmentNamingTheAppliedChecksum() async throws {
+        try await withEmptyTestDatabase { db in
+            try await withMigrations(["0001_a.sql": first]) { directory in
+                let connection = try db.ownerConnection()
+                defer { connection.close() }
+                try Migrator(directory: directory).migrate(on: connection)
+                let applied = try #require(try Migrator(directory: directory).migrations.first?.checksum)
+                let other = String(repeating: "ab", count: 32)
+                try (first + "\n-- amends checksum \(other)").write(
+                    toFile: directory + "/0001_a.sql", atomically: true, encoding: .utf8)
+                #expect(throws: Migrator.Error.self) { try Migrator(directory: directory).migrate(on: connection) }
+
+                try (first + "\n-- made safe to rerun\n-- amends checksum \(applied)").write(
+                    toFile: directory + "/0001_a.sql", atomically: true, encoding: .utf8)
+                try second.write(toFile: directory + "/0002_b.sql", atomically: true, encoding: .utf8)
+                let amended = try Migrator(directory: directory)
+                #expect(try amended.migrate(on: connection).map(\.version) == [2])
+                #expect(try amended.status(on: connection).pending.isEmpty)
+            }
+        }
+    }
+
     @Test func aFailingMigrationLeavesNothingBehind() async throws {
         try await withEmptyTestDatabase { db in
             try await withMigrations(["0001_a.sql": first + "\nCREATE TABLE public.c (x nosuchtype);"]) { directory in
