@@ -150,7 +150,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "ForecourtApp", "ForecourtClient", "Postgres", "Storage", "FieldCrypto", "ForecourtCore", "RPC",
-                "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications", "Audit",
+                "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications", "Audit", logging,
             ] + testing,
             swiftSettings: strict
         ),

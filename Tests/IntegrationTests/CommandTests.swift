@@ -79,6 +79,45 @@ import TestSupport
         }
     }
 
+    /// `keyring generate`, `rotate` and `reencrypt` as an operator runs them: generate never
+    /// overwrites, rotate keeps the old key, reencrypt moves every customer to the new key in
+    /// batches and leaves them readable.
+    @Test func keyringGenerateRotateReencrypt() async throws {
+        try await withTestDatabase { db in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kr-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let path = directory + "/keyring.json"
+            try KeyringCommand.Generate.parse(["--output", path]).run()
+            #expect(throws: (any Error).self) { try KeyringCommand.Generate.parse(["--output", path]).run() }
+
+            let fixture = try db.makeGroup()
+            let before = DispatcherHarness(db, cipher: FieldCipher(keyring: try Keyring.load(path: path)))
+            let crm = try await before.session(authenticatedWith: fixture.key(.crmSync))
+            for i in 0..<5 {
+                _ = try await before.call(crm, "customer.create", ["full_name": .string("Keyring \(i)")]).get()
+            }
+
+            try KeyringCommand.Rotate.parse(["--keyring", path]).run()
+            let rotated = try Keyring.load(path: path)
+            #expect(rotated.keys.map(\.id) == [1, 2])
+            try KeyringCommand.Reencrypt.parse(
+                ["--database-url", db.ownerConnectionString, "--keyring", path, "--batch-size", "2"]
+            ).run()
+
+            let owner = try db.ownerConnection()
+            defer { owner.close() }
+            let keys = try owner.query(
+                "SELECT DISTINCT key_id FROM forecourt.customers WHERE dealer_group_id = \(fixture.group)"
+            ).rows.map { try $0.decode(0, as: Int.self) }
+            #expect(keys == [Int(rotated.newest.id)])
+            let after = DispatcherHarness(db, cipher: FieldCipher(keyring: rotated))
+            let crm2 = try await after.session(authenticatedWith: fixture.key(.crmSync))
+            let found = try await after.call(crm2, "customer.changes", [:]).get()["items"]?.arrayValue ?? []
+            #expect(found.count == 5)
+        }
+    }
+
     @Test func serveRefusesADatabaseWithPendingMigrations() async throws {
         try await withEmptyTestDatabase { db in
             let pool = PostgresPool(configuration: .init(connectionString: db.ownerConnectionString, maximumConnections: 1))

@@ -2,7 +2,9 @@ import Customers
 import FieldCrypto
 import ForecourtCore
 import Foundation
+import Logging
 import Postgres
+import Synchronization
 import RPC
 import Testing
 import TestSupport
@@ -352,6 +354,35 @@ func readFeed(
         }
     }
 
+    /// Every log line of customer calls, at the most verbose level, successes and failures
+    /// alike, holds none of the personal values sent.
+    @Test func noPersonalDataInLogLines() async throws {
+        try await withTestDatabase { db in
+            let fixture = try db.makeGroup()
+            let lines = LogLines()
+            var logger = Logger(label: "test") { _ in LogLines.Handler(lines: lines) }
+            logger.logLevel = .trace
+            let harness = DispatcherHarness(db, logger: logger)
+            let crm = try await harness.session(authenticatedWith: fixture.key(.crmSync))
+            let secrets = ["Quillon Vexmoor", "quillon.vexmoor@example.net", "+442079460123", "9 Zephyr Close"]
+            let created = try await harness.call(
+                crm, "customer.create",
+                ["full_name": .string(secrets[0]), "email": .string(secrets[1]), "phone": .string(secrets[2]),
+                 "address": ["line1": .string(secrets[3])]]).get()
+            _ = try await harness.call(crm, "customer.find", ["email": .string(secrets[1])]).get()
+            _ = try await harness.call(crm, "customer.update", ["id": created["id"]!, "version": 1, "email": .string("not-an-email " + secrets[0])])
+            _ = try await harness.call(
+                crm, "customer.upsert_batch",
+                ["records": [["external_ref": "L1", "full_name": .string(secrets[0]), "phone": .string("0 " + secrets[2] + "x"), "source_updated_at": "2026-12-01T10:00:00Z"]]])
+            _ = try await harness.call(crm, "customer.erase", ["id": created["id"]!])
+            let text = lines.all.joined(separator: "\n")
+            #expect(lines.all.count >= 5)  // one line per call at least: the check reads real output
+            for secret in secrets {
+                #expect(!text.localizedCaseInsensitiveContains(secret), "\(secret) in a log line")
+            }
+        }
+    }
+
     @Test func equalValuesGiveDifferentCiphertextsAndCopiesDoNotOpen() async throws {
         try await withTestDatabase { db in
             let fixture = try db.makeGroup()
@@ -532,4 +563,30 @@ func pgDump(_ connectionString: String) throws -> String {
     process.waitUntilExit()
     #expect(process.terminationStatus == 0, "pg_dump failed")
     return String(decoding: data, as: UTF8.self)
+}
+
+/// Log lines kept in memory, message and metadata, for tests that read what was logged.
+final class LogLines: Sendable {
+    private let lines = Mutex<[String]>([])
+
+    var all: [String] { lines.withLock { $0 } }
+
+    struct Handler: LogHandler {
+        let lines: LogLines
+        var logLevel: Logger.Level = .trace
+        var metadata: Logger.Metadata = [:]
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(
+            level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
+            function: String, line: UInt
+        ) {
+            let all = self.metadata.merging(metadata ?? [:]) { $1 }
+            lines.lines.withLock { $0.append("\(level) \(message) \(all)") }
+        }
+    }
 }

@@ -16,11 +16,14 @@ public struct DispatcherHarness: Sendable {
     /// The keyring the harness encrypts with (shared by harnesses made with it, like instances).
     public let cipher: FieldCipher
 
-    public init(_ db: TestDatabase, cipher: FieldCipher = FieldCipher(keyring: .generate()), limits: Dispatcher.Limits = Dispatcher.Limits()) {
+    public init(
+        _ db: TestDatabase, cipher: FieldCipher = FieldCipher(keyring: .generate()), limits: Dispatcher.Limits = Dispatcher.Limits(),
+        logger: Logger = Logger(label: "test")
+    ) {
         database = AppDatabase(pool: db.pool)
         self.cipher = cipher
         wiring = ServiceWiring(database: database, cipher: cipher)
-        dispatcher = wiring.dispatcher(limits: limits, logger: Logger(label: "test"))
+        dispatcher = wiring.dispatcher(limits: limits, logger: logger)
     }
 
     /// A new connection's session.
