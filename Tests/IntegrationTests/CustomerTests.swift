@@ -321,8 +321,13 @@ func readFeed(
                 [
                     "full_name": .string(distinctive[0]), "email": .string(distinctive[1]), "phone": .string(distinctive[2]),
                     "address": ["line1": .string(distinctive[3]), "city": .string(distinctive[4]), "postal_code": .string(distinctive[5])],
+                    "notify": ["email": true, "sms": true],
                 ]
             ).get()
+            // An order for them queues notifications: the outbox is in the dump too.
+            let sales = try await harness.session(authenticatedWith: fixture.key(.sales))
+            let customerID = try #require(created["id"]?.stringValue.flatMap(UUID.init(uuidString:)))
+            _ = try await harness.call(sales, "order.create", orderParams(customer: customerID)).get()
             _ = try await harness.call(
                 crm, "customer.upsert_batch",
                 ["records": [["external_ref": "Z1", "full_name": .string(distinctive[0]), "email": .string(distinctive[1]), "source_updated_at": "2026-12-01T10:00:00Z"]]]
@@ -343,6 +348,8 @@ func readFeed(
                 }
             }
             #expect(everything.contains(created["id"]!.stringValue!))  // the dump did see the customer
+            let queued = try owner.query("SELECT count(*) FROM forecourt.notifications").first?.decode(0, as: Int.self)
+            #expect((queued ?? 0) > 0)  // and notifications
             // And pg_dump of the whole database, as an operator's backup would be.
             everything += try pgDump(db.ownerConnectionString)
             for value in distinctive {
