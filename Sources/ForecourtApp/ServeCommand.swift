@@ -124,6 +124,7 @@ public enum ServiceRunner {
         }
         var services: [any Service] = [
             server, PoolMetrics(pool: pool), EventListenerService(hub: wiring.events, listener: listener),
+            MaintenanceService(database: database, logger: Logger(label: "forecourt.maintenance")),
         ]
         if configuration.reloadsCertificatesOnSIGHUP {
             services.append(CertificateReloader(server: server, logger: Logger(label: "forecourt.server")))
@@ -172,6 +173,13 @@ public enum ServiceRunner {
             throw StartupError(
                 description: "FORECOURT_DATABASE_URL: the database has \(pending.count) pending migration(s); run forecourt migrate")
         }
+        let roleProblem: String?
+        do {
+            roleProblem = try await pool.withConnection { try AppRole.check($0) }
+        } catch {
+            throw StartupError(description: "FORECOURT_DATABASE_URL: cannot check the role \(AppRole.name)")
+        }
+        if let roleProblem { throw StartupError(description: "FORECOURT_DATABASE_URL: \(roleProblem)") }
     }
 }
 
