@@ -1,3 +1,4 @@
+import Audit
 import ForecourtCore
 import Foundation
 import Postgres
@@ -53,6 +54,51 @@ public struct KeyRecord: Sendable {
             """)
         guard let row = result.first else { throw PostgresError(.other) }
         return try KeyRecord(row: row)
+    }
+}
+
+extension KeyRecord {
+    /// Every key, or those of one group, oldest first (the operator's `forecourt key list`,
+    /// on the owner's connection).
+    public static func all(_ connection: PostgresConnection, group: UUID?) throws -> [KeyRecord] {
+        try connection.query(
+            """
+            SELECT \(unsafeSQL: columns) FROM forecourt.api_keys
+            WHERE \(group)::uuid IS NULL OR dealer_group_id = \(group)
+            ORDER BY created_at, id
+            """
+        ).rows.map(KeyRecord.init)
+    }
+
+    /// Revokes any key, of a group or of none (the operator's `forecourt key revoke`, on the
+    /// owner's connection), with an audit row for a group's key. Returns the key and whether
+    /// this call revoked it, or nil when there is no such key.
+    public static func revoke(_ connection: PostgresConnection, id: UUID) throws -> (KeyRecord, Bool)? {
+        try connection.execute(unsafeSQL: "BEGIN")
+        do {
+            let updated = try connection.query(
+                """
+                UPDATE forecourt.api_keys SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL
+                RETURNING \(unsafeSQL: columns)
+                """
+            ).first.map(KeyRecord.init)
+            let result: (KeyRecord, Bool)?
+            if let updated {
+                if let group = updated.dealerGroupID {
+                    try AuditLog.record(
+                        connection, group: group, principal: nil, method: "key.revoke", objectType: "api_key", objectID: id)
+                }
+                result = (updated, true)
+            } else {
+                result = try connection.query("SELECT \(unsafeSQL: columns) FROM forecourt.api_keys WHERE id = \(id)")
+                    .first.map { (try KeyRecord(row: $0), false) }
+            }
+            try connection.execute(unsafeSQL: "COMMIT")
+            return result
+        } catch {
+            try? connection.execute(unsafeSQL: "ROLLBACK")
+            throw error
+        }
     }
 }
 
