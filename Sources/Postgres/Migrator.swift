@@ -1,4 +1,5 @@
 import Crypto
+import ForecourtCore
 import Foundation
 
 /// Applies the numbered SQL files of a directory (`0001_name.sql`, ...) in order.
@@ -104,7 +105,7 @@ public struct Migrator: Sendable {
             migrations.append(
                 Migration(
                     version: version, name: String(stem.dropFirst(5)), sql: sql,
-                    checksum: SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined(),
+                    checksum: SHA256.hash(data: data).hexString,
                     amendedChecksums: Migration.amendedChecksums(in: sql)))
         }
         self.init(migrations: migrations)

@@ -1,4 +1,5 @@
 import Crypto
+import ForecourtCore
 import Foundation
 import Postgres
 import Storage
@@ -77,7 +78,7 @@ actor TemplateDatabase {
         if let name { return name }
         let migrator = try Migrator(directory: TestEnvironment.migrationsDirectory)
         let digest = SHA256.hash(data: Data(migrator.migrations.map(\.checksum).joined().utf8))
-        let templateName = "fc_template_" + digest.prefix(8).map { String(format: "%02x", $0) }.joined()
+        let templateName = "fc_template_" + digest.prefix(8).hexString
         let admin = try PostgresConnection(connectionString: TestEnvironment.baseConnectionString)
         defer { admin.close() }
         // Other test processes of the same run may be building it too.
