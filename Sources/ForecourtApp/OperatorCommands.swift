@@ -156,9 +156,7 @@ struct KeyCommand: ParsableCommand {
             let key = APIKey.generate()
             let keyHash = certificateHash ?? key.hash
             let prefix = certificateHash.map { "cert:" + $0.prefix(4).hexString } ?? key.prefix
-            try connection.execute(unsafeSQL: "BEGIN")
-            let record: KeyRecord
-            do {
+            let record = try connection.transaction { connection -> KeyRecord in
                 if let groupID {
                     guard try connection.query("SELECT 1 FROM forecourt.dealer_groups WHERE id = \(groupID)").count == 1 else {
                         throw ValidationError("--group: no such dealer group")
@@ -171,7 +169,7 @@ struct KeyCommand: ParsableCommand {
                         throw ValidationError("--dealer: no such dealer in this group")
                     }
                 }
-                record = try KeyRecord.insert(
+                let record = try KeyRecord.insert(
                     connection, role: role, group: groupID, dealer: dealerID, label: label, keyHash: keyHash,
                     prefix: prefix, createdBy: nil)
                 if let groupID {
@@ -179,10 +177,7 @@ struct KeyCommand: ParsableCommand {
                         connection, group: groupID, principal: nil, method: "key.create", objectType: "api_key",
                         objectID: record.id)
                 }
-                try connection.execute(unsafeSQL: "COMMIT")
-            } catch {
-                try? connection.execute(unsafeSQL: "ROLLBACK")
-                throw error
+                return record
             }
             if certificateHash != nil {
                 if json {
