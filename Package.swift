@@ -1,7 +1,7 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-/// Strict settings for every first-party target (STYLE.md, habit 10).
+/// Strict settings for every first-party target (docs/architecture.md, "Conventions").
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),

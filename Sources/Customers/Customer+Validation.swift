@@ -4,7 +4,7 @@ import Foundation
 import RPC
 
 /// Limits and rules of customer fields. Messages name the field, never its value: a value
-/// may be personal data, and error messages must hold none (API.md section 2).
+/// may be personal data, and error messages must hold none (docs/protocol.md, "Errors").
 enum CustomerRules {
     static let fullNameLength = 200
     static let emailLength = Normalize.maximumEmailLength

@@ -71,7 +71,7 @@ public struct CustomerContent: Sendable, Equatable {
     }
 }
 
-/// A customer of a dealer group (API.md section 4). An erased customer keeps its id,
+/// A customer of a dealer group (docs/protocol.md, "customers"). An erased customer keeps its id,
 /// `external_ref` and `version` and nothing personal: `content` is nil.
 public struct Customer: Sendable, Equatable {
     public let id: UUID

@@ -3,8 +3,8 @@ import ForecourtCore
 import Foundation
 import RPC
 
-/// `customer.create`, `get`, `update`, `find`, `upsert_batch`, `changes`, `erase` (API.md
-/// section 4). Group admins, dealer managers, sales and CRM sync read and write the
+/// `customer.create`, `get`, `update`, `find`, `upsert_batch`, `changes`, `erase`
+/// (docs/protocol.md, "customers"). Group admins, dealer managers, sales and CRM sync read and write the
 /// customers of their group; auditors only read.
 public enum CustomerMethods {
     static let writers: Set<Role> = [.groupAdmin, .dealerManager, .sales, .crmSync]

@@ -29,7 +29,7 @@ extension CustomerChange: JSONRepresentable {
 /// A page of `customer.changes`.
 public struct CustomerChangePage: Sendable {
     public let items: [CustomerChange]
-    /// The cursor to resume from; never nil (API.md).
+    /// The cursor to resume from; never nil (docs/protocol.md, "customer.changes").
     public let next: String
     /// Whether more changes are ready now.
     public let hasMore: Bool

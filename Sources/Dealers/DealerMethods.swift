@@ -1,7 +1,7 @@
 import ForecourtCore
 import RPC
 
-/// `dealer.create`, `get`, `list`, `update` (API.md section 4). Every principal of a group
+/// `dealer.create`, `get`, `list`, `update` (docs/protocol.md, "dealers"). Every principal of a group
 /// may read its dealers; only group admins create and change them.
 public enum DealerMethods {
     static let readers: Set<Role> = [.groupAdmin, .dealerManager, .sales, .crmSync, .auditor]

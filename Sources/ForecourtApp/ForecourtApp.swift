@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// `forecourt`: the service, its operator commands and a client (API.md section 6).
+/// `forecourt`: the service, its operator commands and a client (docs/operations.md).
 public struct ForecourtCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "forecourt",

@@ -1,4 +1,4 @@
-/// The lifecycle stages of an order (API.md section 4), in production order, plus the
+/// The lifecycle stages of an order (docs/protocol.md, "orders"), in production order, plus the
 /// terminal `cancelled`.
 public enum OrderStage: String, Sendable, CaseIterable, Hashable, Comparable {
     case ordered

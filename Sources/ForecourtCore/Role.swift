@@ -1,4 +1,4 @@
-/// The roles of API.md section 3. The raw values are the contract's names.
+/// The roles of docs/protocol.md ("Roles"). The raw values are the contract's names.
 public enum Role: String, Sendable, CaseIterable, Hashable, Codable {
     case groupAdmin = "group_admin"
     case dealerManager = "dealer_manager"

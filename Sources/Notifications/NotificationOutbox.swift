@@ -2,7 +2,7 @@ import ForecourtCore
 import Foundation
 import Postgres
 
-/// The kinds of customer notification (API.md, "notifications and audit").
+/// The kinds of customer notification (docs/protocol.md, "notifications").
 public enum NotificationKind: String, Sendable, CaseIterable {
     case orderConfirmation = "order_confirmation"
     case productionScheduled = "production_scheduled"

@@ -2,7 +2,8 @@ import ForecourtCore
 import Foundation
 import Postgres
 
-/// "Far longer than usual" (API.md `delayed`), from the group's own history.
+/// "Far longer than usual" (docs/protocol.md, `delayed`), from the group's own history
+/// (docs/architecture.md, "Delays").
 ///
 /// When an order enters a stage, `overdue_at` becomes
 /// `stage entry + max(default for the stage, 1.5 × p90 of the group's recent durations of it)`.

@@ -1,11 +1,10 @@
-import Audit
 import ForecourtCore
 import Foundation
 import Notifications
 import Postgres
 
-/// The rules of `order.record_event` (API.md), applied inside the order's transaction with the
-/// order row locked.
+/// The rules of `order.record_event` (docs/protocol.md, "orders"), applied inside the order's
+/// transaction with the order row locked.
 enum FeedRules {
     /// - An exact repeat (same event and `occurred_at`) changes nothing: feeds deliver at least once.
     /// - A cancelled order takes no event (-32005); a delivered one no hold, release or ETA.
@@ -78,11 +77,6 @@ enum FeedRules {
             }
         }
 
-        let seq = try OrderService.insertEvent(
-            connection, group: group, orderID: current.id, event: event.kind.rawValue, occurredAt: event.occurredAt,
-            source: source, principal: caller.id, late: late, note: event.note, reason: event.reason,
-            eta: event.eta?.description, vin: event.vin, scheduledWeek: event.scheduledWeek)
-
         let changed = newStage != nil || onHold != current.onHold || holdReason != current.holdReason
             || vin != current.vin || scheduledWeek != current.scheduledWeek || promised != current.promisedETA
             || eta != current.eta
@@ -99,27 +93,22 @@ enum FeedRules {
             if newStage != nil { try DelayRule.refreshOverdue(connection, group: group, orderID: current.id) }
         }
 
+        var notifications: [NotificationKind] = []
         switch newStage {
-        case .scheduled?: try NotificationOutbox.queue(connection, group: group, orderID: current.id, kind: .productionScheduled)
-        case .shipped?: try NotificationOutbox.queue(connection, group: group, orderID: current.id, kind: .shipped)
-        case .delivered?: try NotificationOutbox.queue(connection, group: group, orderID: current.id, kind: .delivered)
+        case .scheduled?: notifications.append(.productionScheduled)
+        case .shipped?: notifications.append(.shipped)
+        case .delivered?: notifications.append(.delivered)
         default: break
         }
-        if current.vin == nil, vin != nil {
-            try NotificationOutbox.queue(connection, group: group, orderID: current.id, kind: .vinAssigned)
-        }
-        if (onHold && !current.onHold) || etaMovedLater {
-            try NotificationOutbox.queue(connection, group: group, orderID: current.id, kind: .delay, revision: seq)
-        }
-        try AuditLog.record(
-            connection, group: group, principal: caller, method: "order.record_event", objectType: "order",
-            objectID: current.id, outcome: late ? "late" : "ok")
-        try OrderService.notify(
-            connection, group: group, dealerID: current.dealerID, orderID: current.id, event: event.kind.rawValue, seq: seq)
-        guard let order = try OrderService.load(connection, group: group, id: current.id) else {
-            throw DomainError.notFound("order")
-        }
-        return order
+        if current.vin == nil, vin != nil { notifications.append(.vinAssigned) }
+        if (onHold && !current.onHold) || etaMovedLater { notifications.append(.delay) }
+        let entry = OrderEventEntry(
+            group: group, orderID: current.id, event: event.kind.rawValue, source: source, occurredAt: event.occurredAt,
+            late: late, note: event.note, reason: event.reason, eta: event.eta?.description, vin: event.vin,
+            scheduledWeek: event.scheduledWeek)
+        return try OrderService.finishChange(
+            connection, entry, dealerID: current.dealerID, caller: caller, method: "order.record_event",
+            outcome: late ? "late" : "ok", queue: notifications)
     }
 
     /// Whether an applied (not late) event matching `condition` occurred after `time`.

@@ -3,7 +3,7 @@ import Foundation
 import Postgres
 import RPC
 
-/// A vehicle order (API.md section 4, "orders").
+/// A vehicle order (docs/protocol.md, "orders").
 public struct Order: Sendable, Equatable {
     public let id: UUID
     public let orderNumber: String
@@ -31,7 +31,7 @@ public struct Order: Sendable, Equatable {
     public let stageEnteredAt: Date
     /// `created_at` in microseconds since 1970 (exact, for list cursors).
     let createdMicros: Int
-    /// Factory principals see orders without their customer (API.md section 3).
+    /// Factory principals see orders without their customer (docs/protocol.md, "Roles").
     public var showsCustomer = true
 
     /// The select list matching `init(row:)`. `delayed` is the rule of docs/architecture.md:

@@ -2,7 +2,7 @@ import ForecourtCore
 import Foundation
 import RPC
 
-/// `order.*` (API.md section 4). Dealer roles see and change only their dealer's orders; the
+/// `order.*` (docs/protocol.md, "orders"). Dealer roles see and change only their dealer's orders; the
 /// factory reads every group's orders (without `customer_id`) and feeds events.
 public enum OrderMethods {
     static let writers: Set<Role> = [.groupAdmin, .dealerManager, .sales]

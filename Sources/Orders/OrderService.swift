@@ -17,8 +17,8 @@ public final class OrderService: Sendable {
     public static let notifyChannel = "forecourt_orders"
 
     let database: AppDatabase
-    private let cursors: CursorCodec
-    private let cipher: FieldCipher
+    let cursors: CursorCodec
+    let cipher: FieldCipher
 
     public init(database: AppDatabase, cursors: CursorCodec, cipher: FieldCipher) {
         self.database = database
@@ -44,15 +44,6 @@ public final class OrderService: Sendable {
         case number(String)
     }
 
-    public struct ListFilter: Sendable {
-        public var dealerID: UUID?
-        public var stage: OrderStage?
-        public var customerID: UUID?
-        public var delayed: Bool?
-        public var limit: Int
-        public var after: String?
-    }
-
     public struct Amendment: Sendable {
         public var id: UUID
         public var version: Int
@@ -60,17 +51,6 @@ public final class OrderService: Sendable {
         public var interiorColor: Patch<String>
         public var options: [String]?
         public var model: VehicleModel?
-    }
-
-    public struct FeedEvent: Sendable {
-        public var order: OrderReference
-        public var kind: OrderEventKind
-        public var occurredAt: Date
-        public var note: String?
-        public var vin: String?
-        public var scheduledWeek: String?
-        public var eta: CalendarDate?
-        public var reason: String?
     }
 
     // MARK: - order.create
@@ -144,15 +124,9 @@ public final class OrderService: Sendable {
                     \(new.model.year), \(new.model.trim), \(new.exteriorColor), \(new.interiorColor), \(new.options))
                 """)
             try DelayRule.refreshOverdue(connection, group: group, orderID: orderID)
-            let seqOfEvent = try Self.insertEvent(
-                connection, group: group, orderID: orderID, event: "ordered", occurredAt: nil, source: "dealer",
-                principal: caller.id, late: false, note: nil, reason: nil, eta: nil, vin: nil, scheduledWeek: nil)
-            try NotificationOutbox.queue(connection, group: group, orderID: orderID, kind: .orderConfirmation)
-            try AuditLog.record(
-                connection, group: group, principal: caller, method: "order.create", objectType: "order", objectID: orderID)
-            try Self.notify(connection, group: group, dealerID: dealerID, orderID: orderID, event: "ordered", seq: seqOfEvent)
-            guard let order = try Self.load(connection, group: group, id: orderID) else { throw DomainError.notFound("order") }
-            return order
+            return try Self.finishChange(
+                connection, OrderEventEntry(group: group, orderID: orderID, event: "ordered", source: "dealer"),
+                dealerID: dealerID, caller: caller, method: "order.create", queue: [.orderConfirmation])
         }
         return order.visible(to: caller)
     }
@@ -179,126 +153,6 @@ public final class OrderService: Sendable {
         }
         guard let order else { throw DomainError.notFound("order") }
         return order.visible(to: caller)
-    }
-
-    public func list(caller: Principal, _ filter: ListFilter) async throws -> Page<Order> {
-        let scope = try AccessScope.of(caller)
-        let group = caller.role == .factory ? nil : try caller.requireGroup()
-        var dealer = filter.dealerID
-        if caller.role.isDealerScoped {
-            // Another dealer's orders are invisible: asking for them gives an empty list.
-            if let requested = filter.dealerID, requested != caller.dealerID { return Page(items: [], next: nil) }
-            dealer = caller.dealerID
-        }
-        let cursorScope = group?.uuidString.lowercased() ?? "factory"
-        var position: (micros: Int, id: UUID)?
-        if let after = filter.after {
-            let text = try cursors.decode(after, list: "order.list", scope: cursorScope)
-            let parts = text.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, let micros = Int(parts[0]), let id = UUID(uuidString: String(parts[1])) else {
-                throw DomainError.invalidParams("after", "not a cursor returned by this list")
-            }
-            position = (micros, id)
-        }
-        /// The filters and the keyset position, as conditions after a WHERE.
-        func appendFilters(_ sql: inout PostgresQuery.StringInterpolation) {
-            sql.appendLiteral("true")
-            if let group {
-                sql.appendLiteral(" AND dealer_group_id = ")
-                sql.appendInterpolation(group)
-            }
-            if let dealer {
-                sql.appendLiteral(" AND dealer_id = ")
-                sql.appendInterpolation(dealer)
-            }
-            if let stage = filter.stage {
-                sql.appendLiteral(" AND stage = ")
-                sql.appendInterpolation(stage.rawValue)
-            }
-            if let customer = filter.customerID {
-                sql.appendLiteral(" AND customer_id = ")
-                sql.appendInterpolation(customer)
-            }
-            if let position {
-                // Keyset: strictly after the last row of the previous page, newest first.
-                sql.appendLiteral(" AND (created_at, id) < (timestamptz 'epoch' + ")
-                sql.appendInterpolation(position.micros)
-                sql.appendLiteral(" * interval '1 microsecond', ")
-                sql.appendInterpolation(position.id)
-                sql.appendLiteral(")")
-            }
-        }
-        let order = " ORDER BY created_at DESC, id DESC LIMIT "
-        var sql = PostgresQuery.StringInterpolation(literalCapacity: 1024, interpolationCount: 16)
-        sql.appendLiteral("SELECT \(Order.columns) FROM forecourt.orders WHERE ")
-        switch filter.delayed {
-        case true?:
-            // The two halves of the rule, each served by its partial index (the planner cannot
-            // estimate the OR with now(), so it is spelt out): a keyset page of on-hold or
-            // late-ETA orders (orders_delayed_flag), and the group's overdue orders
-            // (orders_overdue, a range up to now()). The cost follows the page and the number
-            // of overdue orders, never the size of the group.
-            sql.appendLiteral("id IN ((SELECT id FROM forecourt.orders WHERE (on_hold OR eta > promised_eta) AND ")
-            appendFilters(&sql)
-            sql.appendLiteral(order)
-            sql.appendInterpolation(filter.limit + 1)
-            sql.appendLiteral(") UNION ALL (SELECT id FROM forecourt.orders WHERE overdue_at <= now() ")
-            sql.appendLiteral("AND overdue_at IS NOT NULL AND stage NOT IN ('delivered', 'cancelled') AND ")
-            appendFilters(&sql)
-            sql.appendLiteral(order)
-            sql.appendInterpolation(filter.limit + 1)
-            sql.appendLiteral(")) AND ")
-            appendFilters(&sql)
-        case false?:
-            sql.appendLiteral("NOT coalesce(\(Order.delayedCondition), false) AND ")
-            appendFilters(&sql)
-        case nil:
-            appendFilters(&sql)
-        }
-        sql.appendLiteral(order)
-        sql.appendInterpolation(filter.limit + 1)
-        let query = PostgresQuery(stringInterpolation: sql)
-        let orders = try await database.transaction(scope, readOnly: true) { connection in
-            try connection.query(query).rows.map(Order.init)
-        }
-        let items = orders.prefix(filter.limit).map { $0.visible(to: caller) }
-        let next = orders.count > filter.limit ? items.last.map {
-            cursors.encode("\($0.createdMicros):\($0.id.uuidString.lowercased())", list: "order.list", scope: cursorScope)
-        } : nil
-        return Page(items: Array(items), next: next)
-    }
-
-    public func timeline(caller: Principal, id: UUID) async throws -> [TimelineEvent] {
-        let scope = try AccessScope.of(caller)
-        let dealer = caller.role.isDealerScoped ? caller.dealerID : nil
-        let events = try await database.transaction(scope, readOnly: true) { connection -> [TimelineEvent]? in
-            guard let order = try Self.find(connection, .id(id), dealer: dealer, lock: false) else { return nil }
-            return try connection.query(
-                """
-                SELECT \(unsafeSQL: TimelineEvent.columns) FROM forecourt.order_events
-                WHERE dealer_group_id = \(order.dealerGroupID) AND order_id = \(order.id)
-                ORDER BY occurred_at, seq
-                """
-            ).rows.map(TimelineEvent.init)
-        }
-        guard let events else { throw DomainError.notFound("order") }
-        return events
-    }
-
-    /// The order and one of its timeline entries, for an `order.updated` push (Events).
-    public func changed(group: UUID, orderID: UUID, seq: Int?) async throws -> (Order, TimelineEvent?)? {
-        try await database.transaction(.group(group), readOnly: true) { connection -> (Order, TimelineEvent?)? in
-            guard let order = try Self.load(connection, group: group, id: orderID) else { return nil }
-            let event = try seq.flatMap { seq in
-                try connection.query(
-                    """
-                    SELECT \(unsafeSQL: TimelineEvent.columns) FROM forecourt.order_events
-                    WHERE dealer_group_id = \(group) AND order_id = \(orderID) AND seq = \(seq)
-                    """
-                ).first.map(TimelineEvent.init)
-            }
-            return (order, event)
-        }
     }
 
     // MARK: - order.amend, order.cancel
@@ -329,14 +183,9 @@ public final class OrderService: Sendable {
                     version = version + 1, updated_at = now()
                 WHERE dealer_group_id = \(group) AND id = \(current.id)
                 """)
-            let seq = try Self.insertEvent(
-                connection, group: group, orderID: current.id, event: "amended", occurredAt: nil, source: "dealer",
-                principal: caller.id, late: false, note: nil, reason: nil, eta: nil, vin: nil, scheduledWeek: nil)
-            try AuditLog.record(
-                connection, group: group, principal: caller, method: "order.amend", objectType: "order", objectID: current.id)
-            try Self.notify(connection, group: group, dealerID: current.dealerID, orderID: current.id, event: "amended", seq: seq)
-            guard let order = try Self.load(connection, group: group, id: current.id) else { throw DomainError.notFound("order") }
-            return order
+            return try Self.finishChange(
+                connection, OrderEventEntry(group: group, orderID: current.id, event: "amended", source: "dealer"),
+                dealerID: current.dealerID, caller: caller, method: "order.amend")
         }
     }
 
@@ -357,61 +206,10 @@ public final class OrderService: Sendable {
                     on_hold = false, hold_reason = NULL, overdue_at = NULL, version = version + 1, updated_at = now()
                 WHERE dealer_group_id = \(group) AND id = \(id)
                 """)
-            let seq = try Self.insertEvent(
-                connection, group: group, orderID: id, event: "cancelled", occurredAt: nil, source: "dealer",
-                principal: caller.id, late: false, note: nil, reason: reason, eta: nil, vin: nil, scheduledWeek: nil)
-            try AuditLog.record(
-                connection, group: group, principal: caller, method: "order.cancel", objectType: "order", objectID: id)
-            try Self.notify(connection, group: group, dealerID: current.dealerID, orderID: id, event: "cancelled", seq: seq)
-            guard let order = try Self.load(connection, group: group, id: id) else { throw DomainError.notFound("order") }
-            return order
+            let entry = OrderEventEntry(group: group, orderID: id, event: "cancelled", source: "dealer", reason: reason)
+            return try Self.finishChange(
+                connection, entry, dealerID: current.dealerID, caller: caller, method: "order.cancel")
         }
-    }
-
-    // MARK: - order.record_event
-
-    /// Records one event of the factory feed (or a dealer's `at_dealer`/`delivered`), applying
-    /// the lifecycle rules of API.md: see `FeedRules.apply`.
-    public func recordEvent(caller: Principal, _ event: FeedEvent) async throws -> Order {
-        // Who records what (API.md): the factory every event but delivered; dealer staff
-        // at_dealer and delivered on their dealer's orders.
-        switch (caller.role, event.kind) {
-        case (.factory, .stage(.delivered)):
-            throw DomainError.forbidden("the factory may not record delivered")
-        case (.factory, _):
-            break
-        case (let role, .stage(.atDealer)) where role.isDealerStaff, (let role, .stage(.delivered)) where role.isDealerStaff:
-            break
-        default:
-            throw DomainError.forbidden("this role may record only at_dealer and delivered")
-        }
-        let scope = try AccessScope.of(caller)
-        let dealer = caller.role.isDealerScoped ? caller.dealerID : nil
-        let source = caller.role == .factory ? "factory" : "dealer"
-        let order = try await database.transaction(scope, principal: caller.id) { connection -> Order in
-            guard var current = try Self.find(connection, event.order, dealer: dealer, lock: false) else {
-                throw DomainError.notFound("order")
-            }
-            if caller.role == .factory {
-                // Found under the factory's read-everything scope; write only inside its group.
-                try connection.query(
-                    """
-                    SELECT set_config('forecourt.scope', '', true),
-                        set_config('forecourt.dealer_group_id', \(current.dealerGroupID.uuidString.lowercased()), true)
-                    """)
-            }
-            guard let locked = try Self.find(connection, .id(current.id), dealer: dealer, lock: true) else {
-                throw DomainError.notFound("order")
-            }
-            current = locked
-            do {
-                return try FeedRules.apply(
-                    event, to: current, connection: connection, caller: caller, source: source)
-            } catch let error as PostgresError where error.kind == .uniqueViolation && error.constraintName == "orders_vin_key" {
-                throw DomainError.conflict("this VIN is already assigned to another order")
-            }
-        }
-        return order.visible(to: caller)
     }
 
     // MARK: - SQL helpers
@@ -443,64 +241,8 @@ public final class OrderService: Sendable {
         return try rows.first.map(Order.init)
     }
 
-    /// Appends a timeline entry; returns its seq. `occurredAt` nil is now().
-    static func insertEvent(
-        _ connection: PostgresConnection, group: UUID, orderID: UUID, event: String, occurredAt: Date?, source: String,
-        principal: UUID?, late: Bool, note: String?, reason: String?, eta: String?, vin: String?, scheduledWeek: String?
-    ) throws -> Int {
-        let row = try connection.query(
-            """
-            INSERT INTO forecourt.order_events (dealer_group_id, order_id, event, occurred_at, source, principal_id, late,
-                note, reason, eta, vin, scheduled_week)
-            VALUES (\(group), \(orderID), \(event), coalesce(\(occurredAt), now()), \(source), \(principal), \(late),
-                \(note), \(reason), \(eta)::date, \(vin), \(scheduledWeek))
-            RETURNING seq
-            """
-        ).first
-        guard let row else { throw PostgresError(.decoding, context: "order_events.seq") }
-        return try row.decode(0)
-    }
-
-    /// Tells every instance's listener that an order changed: ids only, never personal data.
-    /// Delivered only if the transaction commits (NOTIFY is transactional).
-    static func notify(_ connection: PostgresConnection, group: UUID, dealerID: UUID, orderID: UUID, event: String, seq: Int?) throws {
-        let payload = OrderChange(group: group, dealerID: dealerID, orderID: orderID, event: event, seq: seq).payload
-        try connection.query("SELECT pg_notify(\(notifyChannel), \(payload))")
-    }
-
     static func pad(_ value: Int, _ width: Int) -> String {
         let text = String(value)
         return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
-    }
-}
-
-/// The payload of a `forecourt_orders` notification: `group dealer order event seq`, separated
-/// by spaces. Ids and an event name only, so nothing personal goes through PostgreSQL's queue.
-public struct OrderChange: Sendable, Equatable {
-    public let group: UUID
-    public let dealerID: UUID
-    public let orderID: UUID
-    public let event: String
-    public let seq: Int?
-
-    public init(group: UUID, dealerID: UUID, orderID: UUID, event: String, seq: Int?) {
-        self.group = group
-        self.dealerID = dealerID
-        self.orderID = orderID
-        self.event = event
-        self.seq = seq
-    }
-
-    public var payload: String {
-        [group, dealerID, orderID].map { $0.uuidString.lowercased() }.joined(separator: " ") + " \(event) \(seq.map(String.init) ?? "-")"
-    }
-
-    /// Parses a payload; nil for anything else.
-    public init?(payload: String) {
-        let parts = payload.split(separator: " ")
-        guard parts.count == 5, let group = UUID(uuidString: String(parts[0])), let dealer = UUID(uuidString: String(parts[1])),
-              let order = UUID(uuidString: String(parts[2]))
-        else { return nil }
-        self.init(group: group, dealerID: dealer, orderID: order, event: String(parts[3]), seq: Int(parts[4]))
     }
 }

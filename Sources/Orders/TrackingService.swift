@@ -94,7 +94,7 @@ public final class TrackingService: Sendable {
         }
     }
 
-    /// Only the fields API.md lists: nothing about the customer.
+    /// Only the fields docs/protocol.md lists: nothing about the customer.
     private static func tracking(_ connection: PostgresConnection, group: UUID, id: UUID) throws -> JSON {
         guard let order = try OrderService.load(connection, group: group, id: id) else { throw notFound }
         var reachedAt: [OrderStage: Date] = [.ordered: order.createdAt]
@@ -127,27 +127,5 @@ public final class TrackingService: Sendable {
         var difference: UInt8 = 0
         for (x, y) in zip(a, b) { difference |= x ^ y }
         return difference == 0
-    }
-}
-
-/// `track.lookup` (API.md "customer tracking"), for `portal` keys only.
-public enum TrackingMethods {
-    public static func all(_ service: TrackingService) -> [RPCMethod] {
-        [
-            RPCMethod(
-                "track.lookup", roles: [.portal],
-                decode: { params in
-                    let last8 = try params.string("vin_last8", maxLength: 8)
-                    guard let vin = VIN.validatedLast8(last8) else {
-                        throw params.invalid("vin_last8", "must be the last 8 characters of a VIN")
-                    }
-                    let name = try params.string("full_name", maxLength: 200)
-                    guard let normalized = Normalize.fullName(name) else { throw params.invalid("full_name", "must not be blank") }
-                    return (vin: vin, name: normalized)
-                },
-                run: { context, input in
-                    try await service.lookup(caller: try context.caller, vinLast8: input.vin, fullName: input.name)
-                }),
-        ]
     }
 }

@@ -1,7 +1,7 @@
 import ForecourtCore
 
 extension RPCError {
-    /// The one mapping from domain errors to JSON-RPC errors (API.md section 2).
+    /// The one mapping from domain errors to JSON-RPC errors (docs/protocol.md, "Errors").
     public init(_ error: DomainError) {
         let code: Int
         switch error.code {

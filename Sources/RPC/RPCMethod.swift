@@ -28,8 +28,8 @@ public struct MethodContext: Sendable {
 
 /// One JSON-RPC method: its name, who may call it, how its parameters are read and what it does.
 ///
-/// Roles are declared here and checked by the dispatcher before anything runs (API.md
-/// section 3); finer checks (a dealer's own orders) are the service's.
+/// Roles are declared here and checked by the dispatcher before anything runs (docs/protocol.md,
+/// "Roles"); finer checks (a dealer's own orders) are the service's.
 public struct RPCMethod: Sendable {
     public enum Access: Sendable {
         /// Allowed before authentication (`system.ping`, `session.authenticate`).

@@ -1,6 +1,6 @@
 import NIOCore
 
-/// Splits a byte stream into lines, one JSON text each (API.md section 1).
+/// Splits a byte stream into lines, one JSON text each (docs/protocol.md, "Framing").
 ///
 /// - `\n` ends a line; a `\r` just before it is dropped.
 /// - Blank lines (empty, or only spaces and tabs) are skipped.

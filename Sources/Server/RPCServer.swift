@@ -7,7 +7,7 @@ import RPC
 import ServiceLifecycle
 import Synchronization
 
-/// The TLS JSON-RPC listener (API.md section 1), run as a `Service` under the app's `ServiceGroup`.
+/// The TLS JSON-RPC listener (docs/protocol.md, "Transport"), run as a `Service` under the app's `ServiceGroup`.
 ///
 /// Each connection gets a pipeline of `NIOSSLServerHandler` → `ByteToMessageHandler(LineFrameDecoder)`
 /// → a connection handler that creates the `Session`, runs up to

@@ -1,6 +1,6 @@
 /// SHA-256 (FIPS 180-4), for client-certificate fingerprints.
 ///
-/// `Server` may not depend on swift-crypto (module rule of STYLE.md: it sees RPC and NIO only),
+/// `Server` may not depend on swift-crypto (docs/architecture.md: it sees RPC and NIO only),
 /// and NIOSSL exposes no digest API; a certificate is hashed once per connection, so this
 /// small implementation is plenty. Checked against the FIPS test vectors in ServerTests.
 enum SHA256 {

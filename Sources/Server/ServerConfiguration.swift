@@ -2,7 +2,7 @@ import NIOCore
 
 /// Everything the JSON-RPC listener needs to know, validated by the app at start-up.
 ///
-/// Defaults follow API.md section 1. Durations are `TimeAmount`s so that tests can use
+/// Defaults follow docs/protocol.md ("Limits"). Durations are `TimeAmount`s so that tests can use
 /// milliseconds.
 public struct ServerConfiguration: Sendable {
     /// The address to bind; `127.0.0.1` in development.

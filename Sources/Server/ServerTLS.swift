@@ -1,7 +1,7 @@
 import NIOSSL
 import Synchronization
 
-/// TLS settings of the listener (STYLE.md habit 6: explicit, since NIOSSL's server default
+/// TLS settings of the listener (explicit, since NIOSSL's server default
 /// still admits TLS 1.0).
 public enum ServerTLS {
     /// Mozilla's "intermediate" TLS 1.2 suites (TLS 1.3 suites are not configurable and all

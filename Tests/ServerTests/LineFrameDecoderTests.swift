@@ -5,7 +5,7 @@ import Testing
 
 @testable import Server
 
-/// Framing rules of API.md section 1, on an `EmbeddedChannel`.
+/// Framing rules of docs/protocol.md ("Framing"), on an `EmbeddedChannel`.
 struct LineFrameDecoderTests {
     func makeChannel(maximumLength: Int = 16) throws -> EmbeddedChannel {
         let channel = EmbeddedChannel()

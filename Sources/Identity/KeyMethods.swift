@@ -1,21 +1,11 @@
 import ForecourtCore
 import RPC
 
-/// `system.ping`, `session.*` and `key.*` (API.md section 4).
-public enum IdentityMethods {
+/// `key.create`, `key.list` and `key.revoke` (docs/protocol.md, "keys"). Keys with no group
+/// (`factory`, global `portal`) are the command line's (`forecourt key`).
+public enum KeyMethods {
     public static func all(_ service: IdentityService) -> [RPCMethod] {
         [
-            RPCMethod("system.ping", access: .anyone, decode: { _ in () }, run: { _, _ in (["ok": true] as JSON) }),
-            RPCMethod(
-                "session.authenticate", access: .anyone,
-                decode: { try $0.string("api_key", maxLength: 200) },
-                run: { context, apiKey in
-                    let principal = try await service.authenticate(apiKey: apiKey, session: context.session)
-                    return (["principal": principal.json] as JSON)
-                }),
-            RPCMethod(
-                "session.whoami", roles: Role.all(), decode: { _ in () },
-                run: { context, _ in (["principal": try context.caller.json] as JSON) }),
             RPCMethod(
                 "key.create", roles: [.groupAdmin, .dealerManager], mutating: true,
                 decode: { params in

@@ -1,0 +1,24 @@
+import ForecourtCore
+import RPC
+
+/// `events.subscribe {"dealer_id"?}` and `events.unsubscribe {"subscription"}`.
+public enum EventMethods {
+    static let readers: Set<Role> = [.groupAdmin, .dealerManager, .sales, .crmSync, .auditor, .factory]
+
+    public static func all(_ hub: EventHub) -> [RPCMethod] {
+        [
+            RPCMethod(
+                "events.subscribe", roles: readers, decode: { try $0.optionalUUID("dealer_id") },
+                run: { context, dealer in
+                    let id = try hub.subscribe(session: context.session, principal: try context.caller, dealerID: dealer)
+                    return ["subscription": id.json] as JSON
+                }),
+            RPCMethod(
+                "events.unsubscribe", roles: readers, decode: { try $0.uuid("subscription") },
+                run: { context, id in
+                    guard hub.unsubscribe(session: context.session, id: id) else { throw DomainError.notFound("subscription") }
+                    return ["ok": true] as JSON
+                }),
+        ]
+    }
+}
