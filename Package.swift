@@ -52,7 +52,10 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .target(
             name: "Postgres",
-            dependencies: ["CLibPQ", "ForecourtCore", logging, metrics, crypto] + nio,
+            dependencies: [
+                "CLibPQ", "ForecourtCore", logging, metrics, crypto,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ] + nio,
             swiftSettings: strict
         ),
         // libcrypto (OpenSSL, which libpq already loads) for AES-GCM with reusable key

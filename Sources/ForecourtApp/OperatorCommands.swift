@@ -155,25 +155,19 @@ struct KeyCommand: ParsableCommand {
             let key = APIKey.generate()
             let keyHash = certificateHash ?? key.hash
             let prefix = certificateHash.map { "cert:" + $0.prefix(4).hexString } ?? key.prefix
-            try connection.execute(unsafeSQL: "BEGIN")
-            let record: KeyRecord
-            do {
+            let record = try connection.transaction { connection -> KeyRecord in
                 if let groupID {
                     guard try connection.query("SELECT 1 FROM forecourt.dealer_groups WHERE id = \(groupID)").count == 1 else {
                         throw ValidationError("--group: no such dealer group")
                     }
                 }
                 do {
-                    record = try KeyRecord.create(
+                    return try KeyRecord.create(
                         connection, role: role, group: groupID, dealer: dealerID, label: label, keyHash: keyHash,
                         prefix: prefix, createdBy: nil)
                 } catch let error as KeyRequestError {
                     throw ValidationError(error.optionName + ": " + error.message)
                 }
-                try connection.execute(unsafeSQL: "COMMIT")
-            } catch {
-                try? connection.execute(unsafeSQL: "ROLLBACK")
-                throw error
             }
             if certificateHash != nil {
                 if json {

@@ -43,8 +43,7 @@ struct CustomersBench: AsyncParsableCommand {
         owner.close()
 
         let pool = PostgresPool(
-            configuration: .init(
-                connectionString: url, maximumConnections: clients + 1, connectionSetup: AppDatabase.connectionSetup))
+            configuration: AppDatabase.poolConfiguration(connectionString: url, maximumConnections: clients + 1))
         let database = AppDatabase(pool: pool)
         let cipher = FieldCipher(keyring: .generate())
         let service = CustomerService(database: database, cipher: cipher, cursors: .ephemeral())

@@ -122,18 +122,13 @@ public struct Migrator: Sendable {
         try verify(applied)
         var done: [Migration] = []
         for migration in migrations where applied[migration.version] == nil {
-            try connection.execute(unsafeSQL: "BEGIN")
-            do {
+            try connection.transaction { connection in
                 try connection.execute(unsafeSQL: migration.sql)
                 try connection.query(
                     """
                     INSERT INTO public.forecourt_schema_migrations (version, name, checksum)
                     VALUES (\(migration.version), \(migration.name), \(migration.checksum))
                     """)
-                try connection.execute(unsafeSQL: "COMMIT")
-            } catch {
-                if !connection.isBroken { try? connection.execute(unsafeSQL: "ROLLBACK") }
-                throw error
             }
             log(migration)
             done.append(migration)
