@@ -54,3 +54,17 @@ public func pgDump(_ connectionString: String) throws -> String {
     guard !data.isEmpty else { throw TestSetupError("pg_dump wrote nothing") }
     return String(decoding: data, as: UTF8.self)
 }
+
+/// The error of a call that must fail. A success is a recorded issue and a thrown error, so
+/// the checks that follow can never be skipped by a call that unexpectedly worked.
+public func requireFailure(
+    _ result: Result<JSON, CallError>, sourceLocation: SourceLocation = #_sourceLocation
+) throws -> CallError {
+    switch result {
+    case .success(let value):
+        Issue.record("expected an error, got \(value)", sourceLocation: sourceLocation)
+        throw TestSetupError("a call that must fail succeeded")
+    case .failure(let error):
+        return error
+    }
+}
