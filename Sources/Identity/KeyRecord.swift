@@ -74,30 +74,22 @@ extension KeyRecord {
     /// owner's connection), with an audit row for a group's key. Returns the key and whether
     /// this call revoked it, or nil when there is no such key.
     public static func revoke(_ connection: PostgresConnection, id: UUID) throws -> (KeyRecord, Bool)? {
-        try connection.execute(unsafeSQL: "BEGIN")
-        do {
+        try connection.transaction { connection -> (KeyRecord, Bool)? in
             let updated = try connection.query(
                 """
                 UPDATE forecourt.api_keys SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL
                 RETURNING \(unsafeSQL: columns)
                 """
             ).first.map(KeyRecord.init)
-            let result: (KeyRecord, Bool)?
-            if let updated {
-                if let group = updated.dealerGroupID {
-                    try AuditLog.record(
-                        connection, group: group, principal: nil, method: "key.revoke", objectType: "api_key", objectID: id)
-                }
-                result = (updated, true)
-            } else {
-                result = try connection.query("SELECT \(unsafeSQL: columns) FROM forecourt.api_keys WHERE id = \(id)")
+            guard let updated else {
+                return try connection.query("SELECT \(unsafeSQL: columns) FROM forecourt.api_keys WHERE id = \(id)")
                     .first.map { (try KeyRecord(row: $0), false) }
             }
-            try connection.execute(unsafeSQL: "COMMIT")
-            return result
-        } catch {
-            try? connection.execute(unsafeSQL: "ROLLBACK")
-            throw error
+            if let group = updated.dealerGroupID {
+                try AuditLog.record(
+                    connection, group: group, principal: nil, method: "key.revoke", objectType: "api_key", objectID: id)
+            }
+            return (updated, true)
         }
     }
 }

@@ -5,7 +5,7 @@ import Postgres
 /// already exists; this check refuses one that was made (or changed) otherwise. `forecourt
 /// migrate` runs it after migrating and `forecourt serve` before serving.
 public enum AppRole {
-    public static let name = "forecourt_app"
+    public static let name = AppDatabase.role
 
     /// What is wrong with `role` (empty when nothing is): superuser, BYPASSRLS, a member of a
     /// role that is either, or a member of the owner of the `forecourt` schema (which owns the

@@ -39,7 +39,7 @@ import TestSupport
                 // An order of dealer 1: the admin sees it, the dealer-0 sales key must not.
                 let order = try await world.call(
                     .groupAdmin, "order.create", orderParams(customer: world.customer, dealer: world.fixture.dealers[1])).get()
-                try await waitFor { admin.messages.count == 1 }
+                try await eventually { admin.messages.count == 1 }
                 let orderID = try #require(order["id"]?.stringValue)
                 let seq = try #require(admin.messages[0]["params"]?["event"]?["seq"]?.intValue)
                 let group = world.fixture.group.uuidString.lowercased()
@@ -60,7 +60,7 @@ import TestSupport
                 }
                 // A real change after the forgeries: it is the only other push, and only to the admin.
                 _ = try await world.event(order, "scheduled", at: "2026-11-01T08:00:00Z")
-                try await waitFor { admin.messages.count == 2 }
+                try await eventually { admin.messages.count == 2 }
                 try await Task.sleep(for: .milliseconds(300))
                 #expect(admin.messages.count == 2)
                 #expect(admin.messages[1]["params"]?["event"]?["event"] == "scheduled")
@@ -86,13 +86,13 @@ import TestSupport
                 _ = try await world.harness.call(kiosk, "events.subscribe").get()
                 _ = try await world.call(.dealerManager, "events.subscribe").get()
                 _ = try await world.newOrder()
-                try await waitFor { revokedRecorder.messages.count == 1 && witness.messages.count == 1 }
+                try await eventually { revokedRecorder.messages.count == 1 && witness.messages.count == 1 }
 
                 _ = try await world.call(.groupAdmin, "key.revoke", ["id": try #require(created["id"])]).get()
                 // The revoked session sends nothing from here on.
                 try await Task.sleep(for: .milliseconds(300))
                 _ = try await world.newOrder()
-                try await waitFor { witness.messages.count == 2 }
+                try await eventually { witness.messages.count == 2 }
                 try await Task.sleep(for: .milliseconds(200))
                 #expect(revokedRecorder.messages.count == 1)
                 #expect(!kiosk.isAuthenticated)
@@ -115,7 +115,7 @@ import TestSupport
                 let witness = PushRecorder(world.session(.auditor))
                 _ = try await world.call(.auditor, "events.subscribe").get()
                 _ = try await world.newOrder()
-                try await waitFor { witness.messages.count == 1 }
+                try await eventually { witness.messages.count == 1 }
                 try await Task.sleep(for: .milliseconds(200))
                 #expect(recorder.messages.isEmpty)
             }
