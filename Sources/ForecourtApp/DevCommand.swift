@@ -58,11 +58,11 @@ struct DevCommand: AsyncParsableCommand {
     private func serve(state: String, cluster: DevCluster) async throws {
         let owner = cluster.connectionString(database: Self.database, user: "postgres")
         try prepareDatabase(cluster: cluster)
-        let migrations = try MigrationsDirectory.locate(ProcessInfo.processInfo.environment["FORECOURT_MIGRATIONS_DIR"])
+        let migrations = try MigrationSource.directory(ProcessInfo.processInfo.environment["FORECOURT_MIGRATIONS_DIR"])
         do {
             let connection = try PostgresConnection(connectionString: owner)
             defer { connection.close() }
-            try Migrator(directory: migrations).migrate(on: connection) { migration in
+            try MigrationSource.migrator(migrations).migrate(on: connection) { migration in
                 say("applied migration " + String(format: "%04d", migration.version) + "_\(migration.name).sql")
             }
             try connection.execute(
@@ -83,14 +83,13 @@ struct DevCommand: AsyncParsableCommand {
         }
         let keys = try DemoData.ensure(connectionString: owner, keysFile: state + "/dev-keys.json")
 
-        let configuration = try ServiceConfiguration.load(
-            environment: [:],
-            overrides: [
-                "FORECOURT_DATABASE_URL": cluster.connectionString(database: Self.database, user: Self.serviceRole),
-                "FORECOURT_LISTEN": listen, "FORECOURT_TLS_CERT": tls.certificate, "FORECOURT_TLS_KEY": tls.privateKey,
-                "FORECOURT_KEYRING": keyringPath, "FORECOURT_METRICS_LISTEN": metricsListen,
-                "FORECOURT_MIGRATIONS_DIR": migrations, "FORECOURT_LOG_LEVEL": logLevel,
-            ])
+        var overrides = [
+            "FORECOURT_DATABASE_URL": cluster.connectionString(database: Self.database, user: Self.serviceRole),
+            "FORECOURT_LISTEN": listen, "FORECOURT_TLS_CERT": tls.certificate, "FORECOURT_TLS_KEY": tls.privateKey,
+            "FORECOURT_KEYRING": keyringPath, "FORECOURT_METRICS_LISTEN": metricsListen, "FORECOURT_LOG_LEVEL": logLevel,
+        ]
+        overrides["FORECOURT_MIGRATIONS_DIR"] = migrations
+        let configuration = try ServiceConfiguration.load(environment: [:], overrides: overrides)
         let ca = tls.ca
         let listen = self.listen
         try await ServiceRunner.bootstrapAndRun(configuration) { _ in
