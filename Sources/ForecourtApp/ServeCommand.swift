@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import Metrics
 import NIOCore
+import NIOPosix
 import Orders
 import Postgres
 import Prometheus
@@ -22,7 +23,9 @@ struct ServeCommand: AsyncParsableCommand {
             Settings: FORECOURT_DATABASE_URL, FORECOURT_LISTEN (host:port, default 127.0.0.1:7443), \
             FORECOURT_TLS_CERT, FORECOURT_TLS_KEY, FORECOURT_KEYRING, and optionally \
             FORECOURT_TLS_CLIENT_CA, FORECOURT_METRICS_LISTEN (default 127.0.0.1:9464, "off"), \
-            FORECOURT_DB_POOL_SIZE (10), FORECOURT_LOG_LEVEL (info), FORECOURT_MIGRATIONS_DIR.
+            FORECOURT_DB_POOL_SIZE (10), FORECOURT_DB_STATEMENT_CACHE (on; off behind PgBouncer in transaction \
+            mode), FORECOURT_DATABASE_DIRECT_URL (for LISTEN; FORECOURT_DATABASE_URL by default), \
+            FORECOURT_LOG_LEVEL (info), FORECOURT_MIGRATIONS_DIR.
             """)
 
     @Option(help: "host:port to listen on (FORECOURT_LISTEN).") var listen: String?
@@ -89,25 +92,28 @@ public enum ServiceRunner {
             throw StartupError(description: "FORECOURT_KEYRING: \(error)")
         }
         let cipher = FieldCipher(keyring: keyring)
-
-        let pool = PostgresPool(
-            configuration: .init(
-                connectionString: configuration.databaseURL, maximumConnections: configuration.databasePoolSize,
-                connectionSetup: AppDatabase.connectionSetup),
-            logger: Logger(label: "forecourt.postgres"))
-        do {
-            try await checkSchema(pool, migrationsDirectory: configuration.migrationsDirectory)
-        } catch {
-            await pool.shutdown()
-            throw error
+        // libpq blocks: off the cooperative threads.
+        try await NIOThreadPool.singleton.runIfActive {
+            try checkDatabase(
+                url: configuration.databaseURL, statementCache: configuration.databaseStatementCache,
+                migrationsDirectory: configuration.migrationsDirectory)
         }
+
+        // Connections open on first use, and the service group closes them last, after the
+        // services that use them have stopped.
+        let pool = PostgresPool(
+            configuration: AppDatabase.poolConfiguration(
+                connectionString: configuration.databaseURL, maximumConnections: configuration.databasePoolSize,
+                statementCache: configuration.databaseStatementCache),
+            logger: Logger(label: "forecourt.postgres"))
         let database = AppDatabase(pool: pool, logger: Logger(label: "forecourt.storage"))
 
         let wiring = ServiceWiring(database: database, cipher: cipher)
         let dispatcher = wiring.dispatcher(logger: Logger(label: "forecourt.rpc"))
-        // One LISTEN connection per instance feeds every events.subscribe session of it.
+        // One LISTEN connection per instance feeds every events.subscribe session of it. LISTEN
+        // needs a session of its own: the direct URL, which bypasses a pooler in transaction mode.
         let listener = PostgresListener(
-            connectionString: configuration.databaseURL, channels: [OrderService.notifyChannel],
+            connectionString: configuration.databaseDirectURL, channels: [OrderService.notifyChannel],
             connectionSetup: AppDatabase.connectionSetup)
 
         let server: RPCServer
@@ -119,11 +125,11 @@ public enum ServiceRunner {
                     clientCAPath: configuration.tlsClientCAPath),
                 dispatcher: dispatcher, logger: Logger(label: "forecourt.server"))
         } catch {
-            await pool.shutdown()
             throw StartupError(description: "FORECOURT_TLS_CERT/FORECOURT_TLS_KEY: \(error)")
         }
+        // Shut down in reverse order: the listener and the server drain first, the pool last.
         var services: [any Service] = [
-            server, PoolMetrics(pool: pool), EventListenerService(hub: wiring.events, listener: listener),
+            pool, server, EventListenerService(hub: wiring.events, listener: listener),
         ]
         if configuration.reloadsCertificatesOnSIGHUP {
             services.append(CertificateReloader(server: server, logger: Logger(label: "forecourt.server")))
@@ -143,17 +149,13 @@ public enum ServiceRunner {
             }
         }
         defer { announcer.cancel() }
-        do {
-            try await group.run()
-        } catch {
-            await pool.shutdown()
-            throw error
-        }
-        await pool.shutdown()
+        try await group.run()
     }
 
-    /// Refuses to serve a database that cannot be reached or has pending migrations.
-    static func checkSchema(_ pool: PostgresPool, migrationsDirectory: String) async throws {
+    /// Refuses to serve a database that cannot be reached, whose login role cannot act as
+    /// `forecourt_app`, or that has pending migrations. One connection, closed at once, in a
+    /// transaction like every one of the service's (role and settings in its first round trip).
+    static func checkDatabase(url: String, statementCache: Bool, migrationsDirectory: String) throws {
         let migrator: Migrator
         do {
             migrator = try Migrator(directory: migrationsDirectory)
@@ -162,7 +164,13 @@ public enum ServiceRunner {
         }
         let pending: [Migrator.Status.Entry]
         do {
-            pending = try await pool.withConnection { try migrator.status(on: $0).pending }
+            let connection = try PostgresConnection(connectionString: url, preparesStatements: statementCache)
+            defer { connection.close() }
+            let start = TransactionStart(readOnly: true, role: AppDatabase.role, settings: AppDatabase.transactionSettings)
+            pending = try connection.transaction(start) { try migrator.status(on: $0).pending }
+        } catch let error as PostgresError where error.kind == .insufficientPrivilege {
+            throw StartupError(
+                description: "FORECOURT_DATABASE_URL: the login role cannot act as \(AppDatabase.role) (GRANT \(AppDatabase.role) TO it)")
         } catch let error as PostgresError {
             throw StartupError(description: "FORECOURT_DATABASE_URL: cannot use the database (\(error.kind.rawValue))")
         } catch {
@@ -185,26 +193,6 @@ struct EventListenerService: Service {
             await withDiscardingTaskGroup { group in
                 group.addTask { await listener.run() }
                 group.addTask { await hub.run(listener) }
-            }
-        }
-    }
-}
-
-/// Publishes the database pool's usage as gauges, every few seconds.
-struct PoolMetrics: Service {
-    let pool: PostgresPool
-
-    func run() async throws {
-        let open = Gauge(label: "forecourt_db_connections_open")
-        let idle = Gauge(label: "forecourt_db_connections_idle")
-        let waiting = Gauge(label: "forecourt_db_pool_waiting")
-        try? await cancelWhenGracefulShutdown {
-            while true {
-                let statistics = pool.statistics
-                open.record(statistics.open)
-                idle.record(statistics.idle)
-                waiting.record(statistics.waiting)
-                try await Task.sleep(for: .seconds(5))
             }
         }
     }
