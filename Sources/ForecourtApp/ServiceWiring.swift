@@ -24,6 +24,8 @@ public struct ServiceWiring: Sendable {
     /// Live events; fed by a `PostgresListener` that `forecourt serve` runs (`EventListenerService`).
     public let events: EventHub
     public let registry: MethodRegistry
+    /// The version `rpc.discover` reports: the contract's, moved when a method or a field changes.
+    public static let apiVersion = "1.0.0"
 
     /// - Parameter cipher: field encryption and the keyed MACs (cursors are MAC'd with it, so
     ///   every instance sharing the keyring accepts every other's cursors).
@@ -48,6 +50,8 @@ public struct ServiceWiring: Sendable {
         registry.register(NotificationMethods.all(notifications))
         registry.register(AuditMethods.all(audit))
         registry.register(EventMethods.all(events))
+        // Last: it describes every method registered before it, and itself.
+        registry.register(DiscoveryMethods.discover(registry, version: Self.apiVersion))
         self.registry = registry
     }
 
