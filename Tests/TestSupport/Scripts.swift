@@ -1,13 +1,5 @@
 import Foundation
 
-extension TestEnvironment {
-    /// The repository's root directory.
-    public static var repositoryDirectory: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().path
-    }
-}
-
 /// What a script printed (standard output and error together) and how it ended.
 public struct ScriptRun: Sendable {
     public let status: Int32
