@@ -134,6 +134,8 @@ struct EndToEndTests {
     @Test func deepNestingIsAParseErrorAndOthersAreServed() async throws {
         try await withTestServer { server in
             let hostile = try await server.connect()
+            // Authenticated: before, a line may not be this long (PreAuthenticationTests).
+            try await hostile.authenticate(apiKey: TestServer.testKey)
             let bystander = try await server.connect()
             try await hostile.sendRaw(line: String(repeating: "[", count: 500_000) + String(repeating: "]", count: 500_000))
             let response = try #require(await hostile.receiveUnmatched())
@@ -210,6 +212,8 @@ struct EndToEndTests {
     @Test func inFlightRequestsAreBounded() async throws {
         try await withTestServer({ $0.maximumInFlightPerConnection = 4 }) { server in
             let client = try await server.connect()
+            // The bound of an authenticated session (before, it is one: PreAuthenticationTests).
+            try await client.authenticate(apiKey: TestServer.testKey)
             let calls = Task {
                 try await withThrowingTaskGroup(of: JSON.self) { group in
                     for _ in 0..<20 { group.addTask { try await client.call("test.block") } }
