@@ -63,6 +63,10 @@ let package = Package(
         .systemLibrary(
             name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
         .target(name: "FieldCrypto", dependencies: ["COpenSSL", crypto], swiftSettings: strict),
+        // migrations/*.sql carried in the binary: a build tool plugin turns them into Swift source.
+        .executableTarget(name: "EmbedMigrationsTool", swiftSettings: strict),
+        .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["EmbedMigrationsTool"]),
+        .target(name: "EmbeddedMigrations", swiftSettings: strict, plugins: ["EmbedMigrations"]),
         .target(name: "ForecourtCore", swiftSettings: strict),
         // JSON and the JSON-RPC 2.0 message types, shared by the server and the client library.
         .target(name: "JSONRPC", swiftSettings: strict),
@@ -104,7 +108,7 @@ let package = Package(
         .target(
             name: "ForecourtApp",
             dependencies: [
-                "Postgres", "FieldCrypto", "ForecourtCore", "RPC", "Storage", "Server", "ForecourtClient",
+                "Postgres", "FieldCrypto", "ForecourtCore", "RPC", "Storage", "Server", "ForecourtClient", "EmbeddedMigrations",
                 "Audit", "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications",
                 logging, metrics, crypto,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -161,7 +165,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "ForecourtApp", "ForecourtClient", "Postgres", "Storage", "FieldCrypto", "ForecourtCore", "RPC",
+                "ForecourtApp", "ForecourtClient", "Postgres", "Storage", "FieldCrypto", "ForecourtCore", "RPC", "EmbeddedMigrations",
                 "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications", "Audit", logging,
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ] + testing,
