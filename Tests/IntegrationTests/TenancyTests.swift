@@ -119,6 +119,8 @@ private func seedTwoGroups(_ db: TestDatabase) throws -> (a: UUID, b: UUID) {
             let worldUnique: Set<String> = [
                 "dealers_code_key", "orders_order_number_key", "orders_vin_key", "api_keys_key_hash_key", "api_keys_pkey",
                 "dealer_groups_pkey", "track_lookup_failures_pkey",
+                // An analyst's login role (cluster-wide), whatever groups it may read.
+                "analyst_grants_pkey",
             ]
             let uniques = try owner.query(
                 """
