@@ -18,7 +18,7 @@ public enum CustomerPseudonym {
     }
 
     /// `forecourt analyst backfill`: writes the pseudonym of every customer that has none (rows
-    /// written before migration 0006, or by tools that bypass the service), in batches of
+    /// written before migration 0007, or by tools that bypass the service), in batches of
     /// `batchSize`, each its own short transaction; resumable. Runs on an owner connection.
     /// Returns how many customers it wrote.
     public static func backfill(

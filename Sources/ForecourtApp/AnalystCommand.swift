@@ -200,7 +200,7 @@ struct AnalystCommand: ParsableCommand {
             abstract: "Write the analytics pseudonym (customer_key) of every customer that has none, in batches.",
             discussion: """
                 Customers created by the service get theirs when they are written; this is for rows \
-                from before migration 0006 or from tools that bypass the service. Needs the keyring \
+                from before migration 0007 or from tools that bypass the service. Needs the keyring \
                 the service uses; resumable; the service keeps running.
                 """)
 

@@ -8,7 +8,7 @@ import RPC
 /// From the group's own history: `forecourt.delivery_quantiles` holds, per group, model (or
 /// `''` for every model) and stage, the 50th and 90th percentile of the time its latest 200
 /// delivered orders took from entering that stage to delivery, refreshed in the transaction
-/// that delivers an order (migration 0006, trigger `order_facts_record`). An order in stage S,
+/// that delivers an order (migration 0007, trigger `order_facts_record`). An order in stage S,
 /// entered at T, is forecast T + p50 and T + p90 (UTC dates, never before today), from its
 /// model's figures when at least 20 delivered orders of the model passed S, else from the
 /// whole group's, else none. Delivered and cancelled orders have none (no quantiles exist for
