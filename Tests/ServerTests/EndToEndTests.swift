@@ -69,6 +69,8 @@ struct EndToEndTests {
     @Test func rawPipelinedLinesInOneWriteAreAllAnswered() async throws {
         try await withTestServer { server in
             let client = try await server.connect()
+            // Authenticated, so they are handled together, not one at a time.
+            try await client.authenticate(apiKey: TestServer.testKey)
             let lines = (0..<50).map { #"{"jsonrpc":"2.0","method":"test.echo","params":{"value":\#($0)},"id":"r\#($0)"}"# }
             // CRLF endings and blank lines between requests, all in one write.
             try await client.sendRaw(bytes: Array((lines.joined(separator: "\r\n\n") + "\r\n").utf8))
