@@ -24,15 +24,18 @@ public struct ServiceWiring: Sendable {
     public let events: EventHub
     public let registry: MethodRegistry
 
-    /// - Parameter cipher: field encryption and the keyed MACs (cursors are MAC'd with it, so
-    ///   every instance sharing the keyring accepts every other's cursors).
-    public init(database: AppDatabase, cipher: FieldCipher) {
+    /// - Parameters:
+    ///   - cipher: field encryption and the keyed MACs (cursors are MAC'd with it, so every
+    ///     instance sharing the keyring accepts every other's cursors).
+    ///   - allowsInsecureWebhooks: `FORECOURT_WEBHOOK_ALLOW_INSECURE=1` (development and tests).
+    public init(database: AppDatabase, cipher: FieldCipher, allowsInsecureWebhooks: Bool = false) {
         let cursors = CursorCodec { cipher.mac($0, purpose: "cursor") }
         identity = IdentityService(database: database, cursors: cursors)
         dealers = DealerService(database: database, cursors: cursors)
         orders = OrderService(database: database, cursors: cursors, cipher: cipher)
         tracking = TrackingService(database: database, cipher: cipher)
-        notifications = NotificationService(database: database)
+        notifications = NotificationService(
+            database: database, cursors: cursors, cipher: cipher, allowsInsecureWebhooks: allowsInsecureWebhooks)
         audit = AuditService(database: database, cursors: cursors)
         events = EventHub(orders: orders)
         customers = CustomerService(database: database, cipher: cipher, cursors: cursors)
@@ -45,6 +48,7 @@ public struct ServiceWiring: Sendable {
         registry.register(OrderMethods.all(orders))
         registry.register(TrackingMethods.all(tracking))
         registry.register(NotificationMethods.all(notifications))
+        registry.register(WebhookMethods.all(notifications))
         registry.register(AuditMethods.all(audit))
         registry.register(EventMethods.all(events))
         self.registry = registry

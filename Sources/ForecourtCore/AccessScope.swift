@@ -13,6 +13,10 @@ public enum AccessScope: Sendable, Hashable {
     case portal(group: UUID?, vinLast8: String)
     /// Authentication: the one API key whose hash is given.
     case authentication(keyHash: [UInt8])
+    /// The notification dispatcher: reads the queue of every group and takes or gives back
+    /// leases on pending notifications, nothing else (migrations/0006_delivery.sql). Messages
+    /// are rendered and outcomes recorded in each notification's own `.group` scope.
+    case delivery
 
     /// The scope a principal's ordinary calls run in.
     public static func of(_ principal: Principal) throws -> AccessScope {
@@ -37,6 +41,8 @@ public enum AccessScope: Sendable, Hashable {
             return settings
         case .authentication(let keyHash):
             return [("forecourt.scope", "auth"), ("forecourt.key_hash", keyHash.hexString)]
+        case .delivery:
+            return [("forecourt.scope", "delivery")]
         }
     }
 }
