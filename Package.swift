@@ -25,6 +25,15 @@ func area(_ name: String, _ extra: [Target.Dependency] = []) -> Target {
     )
 }
 
+/// The message templates of `Delivery`, one text and one HTML file per notification kind,
+/// compiled into the binary (`PackageResources`), not loaded from a bundle at run time.
+enum DeliveryTemplates {
+    static let kinds = ["order_confirmation", "production_scheduled", "vin_assigned", "shipped", "delivered", "delay"]
+    static let resources: [Resource] = kinds.flatMap { kind in
+        ["txt", "html"].map { Resource.embedInCode("Templates/\(kind).\($0).mustache") }
+    } + [.embedInCode("Templates/layout.html.mustache"), .embedInCode("Templates/layout.txt.mustache")]
+}
+
 let package = Package(
     name: "forecourt",
     platforms: [.macOS(.v15)],
@@ -45,6 +54,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // C stays in its box: only Postgres imports CLibPQ.
@@ -73,6 +83,21 @@ let package = Package(
         area("Customers", ["Audit"]),
         area("Orders", ["Audit", "Customers", "Dealers", "Notifications"]),
         area("Events", ["Orders"]),
+        // Sending the outbox: the dispatcher, SMTP, MIME, templates, webhook POSTs
+        // (docs/architecture.md, "Delivery"). Templates are files embedded in the binary, so an
+        // installed `forecourt` needs nothing beside it.
+        .target(
+            name: "Delivery",
+            dependencies: [
+                "ForecourtCore", "Postgres", "Storage", "FieldCrypto", "RPC", "Customers", "Notifications", logging, metrics,
+                crypto, .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ] + nio,
+            resources: DeliveryTemplates.resources,
+            swiftSettings: strict
+        ),
         .target(
             name: "Server",
             dependencies: [
@@ -94,7 +119,7 @@ let package = Package(
             name: "ForecourtApp",
             dependencies: [
                 "Postgres", "FieldCrypto", "ForecourtCore", "RPC", "Storage", "Server", "ForecourtClient",
-                "Audit", "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications",
+                "Audit", "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications", "Delivery",
                 logging, metrics, crypto,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -152,6 +177,16 @@ let package = Package(
                 "ForecourtApp", "ForecourtClient", "Postgres", "Storage", "FieldCrypto", "ForecourtCore", "RPC",
                 "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications", "Audit", logging,
             ] + testing,
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DeliveryTests",
+            dependencies: [
+                "Delivery", "ForecourtApp", "Postgres", "Storage", "FieldCrypto", "ForecourtCore", "RPC", "Customers",
+                "Notifications", logging, crypto, .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ] + nio + testing,
+            // The real SMTP relay and webhook receiver the tests start (Python: aiosmtpd, http.server).
+            exclude: ["Peers"],
             swiftSettings: strict
         ),
     ]

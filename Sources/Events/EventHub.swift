@@ -82,7 +82,8 @@ public final class EventHub: Sendable {
         }
     }
 
-    func handle(_ message: PostgresListener.Message) async {
+    /// Handles one message of the listener (for a consumer that shares the listener).
+    public func handle(_ message: PostgresListener.Message) async {
         switch message {
         case .reconnected:
             for subscription in subscriptions.withLock({ Array($0.values) }) {

@@ -83,18 +83,32 @@ struct DevCommand: AsyncParsableCommand {
         }
         let keys = try DemoData.ensure(connectionString: owner, keysFile: state + "/dev-keys.json")
 
-        let configuration = try ServiceConfiguration.load(
-            environment: [:],
+        // Delivery settings pass through from the environment (a real relay, if the developer
+        // has one); without a relay, emails are written to .forecourt/mail/ instead.
+        let environment = ProcessInfo.processInfo.environment
+        let passThrough = [
+            "FORECOURT_SMTP_URL", "FORECOURT_SMTP_CA", "FORECOURT_MAIL_FROM", "FORECOURT_DELIVERY_RETRY_BASE",
+            "FORECOURT_DELIVERY_MAX_ATTEMPTS", "FORECOURT_WEBHOOK_ALLOW_INSECURE", "FORECOURT_WEBHOOK_CA",
+        ]
+        var configuration = try ServiceConfiguration.load(
+            environment: environment.filter { passThrough.contains($0.key) },
             overrides: [
                 "FORECOURT_DATABASE_URL": cluster.connectionString(database: Self.database, user: Self.serviceRole),
                 "FORECOURT_LISTEN": listen, "FORECOURT_TLS_CERT": tls.certificate, "FORECOURT_TLS_KEY": tls.privateKey,
                 "FORECOURT_KEYRING": keyringPath, "FORECOURT_METRICS_LISTEN": metricsListen,
                 "FORECOURT_MIGRATIONS_DIR": migrations, "FORECOURT_LOG_LEVEL": logLevel,
             ])
+        var mail = configuration.delivery.relay.map { "\($0.host):\($0.port) (FORECOURT_SMTP_URL)" }
+        if configuration.delivery.relay == nil {
+            configuration.delivery.mailDirectory = state + "/mail"
+            configuration.delivery.mailFrom = configuration.delivery.mailFrom ?? "orders@forecourt.test"
+            mail = state + "/mail/ (one .eml file per email; set FORECOURT_SMTP_URL to use a relay)"
+        }
         let ca = tls.ca
         let listen = self.listen
+        let mailText = mail ?? ""
         try await ServiceRunner.bootstrapAndRun(configuration) { _ in
-            DemoData.printWelcome(keys: keys, listen: listen, ca: ca)
+            DemoData.printWelcome(keys: keys, listen: listen, ca: ca, mail: mailText)
         }
     }
 
@@ -183,7 +197,7 @@ enum DemoData {
         return keys
     }
 
-    static func printWelcome(keys: Keys, listen: String, ca: String) {
+    static func printWelcome(keys: Keys, listen: String, ca: String, mail: String) {
         var lines = [
             "",
             "Forecourt is serving on \(listen) (TLS, CA certificate \(ca)).",
@@ -198,6 +212,7 @@ enum DemoData {
         lines += [
             "Try:",
             "  .build/debug/forecourt call session.whoami --connect \(listen) --ca \(ca) --key \(admin)",
+            "Customer emails go to \(mail).",
             "Ctrl-C stops the service and PostgreSQL; the data stays for the next run.",
             "",
         ]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Delivery
 import Events
 import FieldCrypto
 import ForecourtCore
@@ -6,6 +7,7 @@ import Foundation
 import Logging
 import Metrics
 import NIOCore
+import Notifications
 import Orders
 import Postgres
 import Prometheus
@@ -22,7 +24,10 @@ struct ServeCommand: AsyncParsableCommand {
             Settings: FORECOURT_DATABASE_URL, FORECOURT_LISTEN (host:port, default 127.0.0.1:7443), \
             FORECOURT_TLS_CERT, FORECOURT_TLS_KEY, FORECOURT_KEYRING, and optionally \
             FORECOURT_TLS_CLIENT_CA, FORECOURT_METRICS_LISTEN (default 127.0.0.1:9464, "off"), \
-            FORECOURT_DB_POOL_SIZE (10), FORECOURT_LOG_LEVEL (info), FORECOURT_MIGRATIONS_DIR.
+            FORECOURT_DB_POOL_SIZE (10), FORECOURT_LOG_LEVEL (info), FORECOURT_MIGRATIONS_DIR; \
+            notification delivery: FORECOURT_SMTP_URL, FORECOURT_SMTP_CA, FORECOURT_MAIL_FROM, \
+            FORECOURT_DELIVERY_RETRY_BASE (30), FORECOURT_DELIVERY_MAX_ATTEMPTS (8), FORECOURT_DELIVERY_LEASE (300), \
+            FORECOURT_WEBHOOK_ALLOW_INSECURE, FORECOURT_WEBHOOK_CA.
             """)
 
     @Option(help: "host:port to listen on (FORECOURT_LISTEN).") var listen: String?
@@ -103,11 +108,21 @@ public enum ServiceRunner {
         }
         let database = AppDatabase(pool: pool, logger: Logger(label: "forecourt.storage"))
 
-        let wiring = ServiceWiring(database: database, cipher: cipher)
+        let wiring = ServiceWiring(
+            database: database, cipher: cipher, allowsInsecureWebhooks: configuration.delivery.allowsInsecureWebhooks)
         let dispatcher = wiring.dispatcher(logger: Logger(label: "forecourt.rpc"))
-        // One LISTEN connection per instance feeds every events.subscribe session of it.
+        let delivery: DeliveryService
+        do {
+            delivery = try DeliveryService(database: database, cipher: cipher, settings: configuration.delivery)
+        } catch {
+            await pool.shutdown()
+            throw StartupError(description: "\(error)")
+        }
+        // One LISTEN connection per instance feeds every events.subscribe session of it, and
+        // wakes its notification dispatcher.
         let listener = PostgresListener(
-            connectionString: configuration.databaseURL, channels: [OrderService.notifyChannel],
+            connectionString: configuration.databaseURL,
+            channels: [OrderService.notifyChannel, NotificationOutbox.notifyChannel],
             connectionSetup: AppDatabase.connectionSetup)
 
         let server: RPCServer
@@ -123,7 +138,8 @@ public enum ServiceRunner {
             throw StartupError(description: "FORECOURT_TLS_CERT/FORECOURT_TLS_KEY: \(error)")
         }
         var services: [any Service] = [
-            server, PoolMetrics(pool: pool), EventListenerService(hub: wiring.events, listener: listener),
+            server, PoolMetrics(pool: pool), EventListenerService(hub: wiring.events, listener: listener, delivery: delivery),
+            delivery,
         ]
         if configuration.reloadsCertificatesOnSIGHUP {
             services.append(CertificateReloader(server: server, logger: Logger(label: "forecourt.server")))
@@ -175,16 +191,31 @@ public enum ServiceRunner {
     }
 }
 
-/// The instance's `LISTEN` connection and the event hub it feeds, as one long-running service.
+/// The instance's `LISTEN` connection, the event hub it feeds and the dispatcher it wakes, as
+/// one long-running service.
 struct EventListenerService: Service {
     let hub: EventHub
     let listener: PostgresListener
+    let delivery: DeliveryService
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 group.addTask { await listener.run() }
-                group.addTask { await hub.run(listener) }
+                group.addTask {
+                    for await message in listener.messages {
+                        switch message {
+                        case .notification(NotificationOutbox.notifyChannel, _):
+                            delivery.wake()
+                        case .reconnected:
+                            // A NOTIFY may have been missed while the connection was away.
+                            delivery.wake()
+                            await hub.handle(message)
+                        case .notification:
+                            await hub.handle(message)
+                        }
+                    }
+                }
             }
         }
     }
