@@ -1,0 +1,127 @@
+import Delivery
+import FieldCrypto
+import ForecourtApp
+import ForecourtCore
+import Foundation
+import Postgres
+import RPC
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The dispatcher inside a real `forecourt serve` process: stopped with SIGTERM it gives back
+/// what it claimed; killed with SIGKILL mid-batch, at most one message goes twice.
+@Suite struct DispatcherProcessTests {
+    /// The `forecourt` executable that `swift build` put beside the test bundle.
+    static var executable: String {
+        get throws {
+            let candidates = [
+                URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent().appendingPathComponent("forecourt").path,
+                URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                    .appendingPathComponent(".build/debug/forecourt").path,
+            ]
+            guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+                throw TestSetupError("no forecourt executable beside the tests: build with swift build --build-tests")
+            }
+            return path
+        }
+    }
+
+    /// Starts `forecourt serve` on the test database with the world's keyring.
+    static func serve(_ world: DeliveryWorld, directory: String, relay: Relay, lease: Int) throws -> Process {
+        let tls = try DevCertificates.ensure(in: directory + "/tls")
+        let keyring = directory + "/keyring.json"
+        if !FileManager.default.fileExists(atPath: keyring) { try world.harness.cipher.keyring.createNew(at: keyring) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try executable)
+        process.arguments = ["serve"]
+        process.environment = [
+            "FORECOURT_DATABASE_URL": world.db.ownerConnectionString, "FORECOURT_LISTEN": "127.0.0.1:\(try freePort())",
+            "FORECOURT_TLS_CERT": tls.certificate, "FORECOURT_TLS_KEY": tls.privateKey, "FORECOURT_KEYRING": keyring,
+            "FORECOURT_METRICS_LISTEN": "off", "FORECOURT_MIGRATIONS_DIR": TestEnvironment.migrationsDirectory,
+            "FORECOURT_LOG_LEVEL": "error", "FORECOURT_SMTP_URL": "smtp://127.0.0.1:\(relay.port)?tls=off",
+            "FORECOURT_MAIL_FROM": "orders@forecourt.test", "FORECOURT_DELIVERY_LEASE": String(lease),
+            "FORECOURT_DELIVERY_RETRY_BASE": "0.05",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.standardError
+        try process.run()
+        return process
+    }
+
+    static func waitFor(_ timeout: Duration = .seconds(30), _ condition: () throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try condition() { return true }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        return false
+    }
+
+    @Test func sigtermReleasesAndSigkillResendsAtMostOne() async throws {
+        try await withTestDatabase(maximumConnections: 6) { db in
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            // Each message takes the relay 150 ms, so a batch of 10 is still going when we stop it.
+            let relay = try Relay.start(delay: 0.15)
+            defer { relay.stop() }
+            let world = try await DeliveryWorld.make(db)
+            let customer = try await world.customer()
+            for _ in 0..<24 { _ = try await world.order(for: customer) }
+
+            // 1. SIGTERM mid-batch: the message in flight is finished and recorded, the rest of
+            //    the batch is given back at once (no lease is left to run out: 60 s).
+            let first = try Self.serve(world, directory: directory, relay: relay, lease: 60)
+            #expect(try await Self.waitFor { relay.messages.count >= 2 })
+            kill(first.processIdentifier, SIGTERM)
+            first.waitUntilExit()
+            let owner = try db.ownerConnection()
+            defer { owner.close() }
+            let claimed = try owner.query("SELECT count(*) FROM forecourt.notifications WHERE claimed_by IS NOT NULL").first!
+                .decode(0, as: Int.self)
+            #expect(claimed == 0, "a stopped instance keeps no claim")
+            let sentAfterStop = try notificationRows(db).filter { $0.status == "sent" }.count
+            #expect(sentAfterStop == relay.messages.count, "everything the relay accepted was recorded")
+
+            // 2. SIGKILL mid-batch: the killed instance's claims come due when its lease (3 s)
+            //    ends, and a second instance sends the rest; one message may go twice, no more.
+            let second = try Self.serve(world, directory: directory, relay: relay, lease: 3)
+            let before = relay.messages.count
+            #expect(try await Self.waitFor { relay.messages.count >= before + 3 })
+            kill(second.processIdentifier, SIGKILL)
+            second.waitUntilExit()
+            let third = try Self.serve(world, directory: directory, relay: relay, lease: 3)
+            defer {
+                kill(third.processIdentifier, SIGTERM)
+                third.waitUntilExit()
+            }
+            #expect(try await Self.waitFor(.seconds(40)) { try notificationRows(db).allSatisfy { $0.status == "sent" } })
+            let ids = relay.messages.compactMap { $0["notification"]?.stringValue }
+            #expect(Set(ids).count == 24, "every notification arrived")
+            #expect(ids.count - Set(ids).count <= 1, "at most one message was sent twice (\(ids.count - Set(ids).count))")
+        }
+    }
+}
+
+/// A TCP port on 127.0.0.1 that nobody listens on now.
+func freePort() throws -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw TestSetupError("socket failed") }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+            bind(descriptor, generic, length) == 0 && getsockname(descriptor, generic, &length) == 0
+        }
+    }
+    guard bound else { throw TestSetupError("bind failed") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
