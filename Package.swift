@@ -16,11 +16,12 @@ let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metri
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
 let testing: [Target.Dependency] = ["TestSupport"]
 
-/// An area module: its models, validation, SQL, service and JSON-RPC methods.
+/// An area module: its models, validation, SQL, service and JSON-RPC methods. `extra` names
+/// only what the area imports beyond the four every area uses.
 func area(_ name: String, _ extra: [Target.Dependency] = []) -> Target {
     .target(
         name: name,
-        dependencies: ["ForecourtCore", "Postgres", "Storage", "RPC", "FieldCrypto", logging] + extra,
+        dependencies: ["ForecourtCore", "Postgres", "Storage", "RPC"] + extra,
         swiftSettings: strict
     )
 }
@@ -61,7 +62,10 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .target(
             name: "Postgres",
-            dependencies: ["CLibPQ", logging, metrics, crypto] + nio,
+            dependencies: [
+                "CLibPQ", "ForecourtCore", logging, metrics, crypto,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ] + nio,
             swiftSettings: strict
         ),
         // libcrypto (OpenSSL, which libpq already loads) for AES-GCM with reusable key
@@ -70,26 +74,31 @@ let package = Package(
             name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
         .target(name: "FieldCrypto", dependencies: ["COpenSSL", crypto], swiftSettings: strict),
         .target(name: "ForecourtCore", swiftSettings: strict),
-        .target(name: "RPC", dependencies: ["ForecourtCore", logging, metrics], swiftSettings: strict),
+        // JSON and the JSON-RPC 2.0 message types, shared by the server and the client library.
+        .target(name: "JSONRPC", swiftSettings: strict),
+        // The bounded line decoder, for the server's and the client's pipelines.
+        .target(name: "LineFraming", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
+        .target(name: "RPC", dependencies: ["JSONRPC", "ForecourtCore", logging, metrics], swiftSettings: strict),
         .target(
             name: "Storage",
             dependencies: ["ForecourtCore", "Postgres", "FieldCrypto", logging, crypto],
             swiftSettings: strict
         ),
         area("Audit"),
-        area("Identity", ["Audit", crypto]),
+        area("Identity", ["Audit", crypto, logging]),
         area("Dealers", ["Audit"]),
-        area("Notifications", ["Audit"]),
-        area("Customers", ["Audit"]),
-        area("Orders", ["Audit", "Customers", "Dealers", "Notifications"]),
-        area("Events", ["Orders"]),
+        area("Notifications", ["Audit", "FieldCrypto"]),
+        area("Customers", ["Audit", "FieldCrypto"]),
+        area("Orders", ["Audit", "FieldCrypto", "Notifications"]),
+        // Events reads orders and listens through Postgres; it writes nothing, so no Storage.
+        .target(name: "Events", dependencies: ["ForecourtCore", "Postgres", "RPC", "Orders", logging], swiftSettings: strict),
         // Sending the outbox: the dispatcher, SMTP, MIME, templates, webhook POSTs
         // (docs/architecture.md, "Delivery"). Templates are files embedded in the binary, so an
         // installed `forecourt` needs nothing beside it.
         .target(
             name: "Delivery",
             dependencies: [
-                "ForecourtCore", "Postgres", "Storage", "FieldCrypto", "RPC", "Customers", "Notifications", logging, metrics,
+                "ForecourtCore", "Postgres", "Storage", "FieldCrypto", "JSONRPC", "Customers", "Notifications", logging, metrics,
                 crypto, .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -101,17 +110,19 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "RPC", "ForecourtCore", logging, metrics,
+                "RPC", "LineFraming", logging, metrics, crypto,
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ] + nio,
             swiftSettings: strict
         ),
         .target(
             name: "ForecourtClient",
             dependencies: [
-                "RPC", .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio"),
+                "JSONRPC", "LineFraming",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio"),
             ] + nio,
             swiftSettings: strict
         ),
@@ -153,7 +164,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"] + testing, swiftSettings: strict),
-        .testTarget(name: "FieldCryptoTests", dependencies: ["FieldCrypto"], swiftSettings: strict),
+        .testTarget(name: "FieldCryptoTests", dependencies: ["FieldCrypto", "ForecourtCore"], swiftSettings: strict),
         .testTarget(name: "ForecourtCoreTests", dependencies: ["ForecourtCore"], swiftSettings: strict),
         .testTarget(
             name: "RPCTests",
@@ -163,7 +174,8 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "RPC", "ForecourtCore", "ForecourtClient", "ForecourtApp", logging, crypto,
+                "Server", "RPC", "ForecourtCore", "ForecourtClient", "ForecourtApp", "TestSupport", logging, crypto,
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -176,6 +188,7 @@ let package = Package(
             dependencies: [
                 "ForecourtApp", "ForecourtClient", "Postgres", "Storage", "FieldCrypto", "ForecourtCore", "RPC",
                 "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications", "Audit", logging,
+                .product(name: "InMemoryLogging", package: "swift-log"),
             ] + testing,
             swiftSettings: strict
         ),

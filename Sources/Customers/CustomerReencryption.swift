@@ -70,8 +70,7 @@ public enum CustomerReencryption {
     private static func reencryptBatch(
         _ connection: PostgresConnection, crypto: CustomerCrypto, group: UUID, newest: Int32, after: UUID?, limit: Int
     ) throws -> BatchResult {
-        try connection.execute(unsafeSQL: "BEGIN")
-        do {
+        try connection.transaction { connection in
             let rows = try connection.query(
                 """
                 SELECT id, full_name, email, phone, address_line1, address_line2, city, region, postal_code, country,
@@ -102,11 +101,7 @@ public enum CustomerReencryption {
                 try CustomerService.overwrite(connection, group: group, sealed.map { ($0, nil) }, as: .reencryption)
                 result.rewritten = sealed.count
             }
-            try connection.execute(unsafeSQL: "COMMIT")
             return result
-        } catch {
-            if !connection.isBroken { try? connection.execute(unsafeSQL: "ROLLBACK") }
-            throw error
         }
     }
 }

@@ -13,6 +13,12 @@ struct ConfigurationError: Error, CustomStringConvertible {
 /// before anything starts.
 public struct ServiceConfiguration: Sendable {
     public var databaseURL: String
+    /// A connection string that reaches PostgreSQL without a pooler in transaction mode, for
+    /// the connections that need a session of their own (`LISTEN`). `databaseURL` by default.
+    public var databaseDirectURL: String
+    /// Whether pool connections prepare statements under names; off behind PgBouncer in
+    /// transaction mode (docs/operations.md, "Running behind PgBouncer").
+    public var databaseStatementCache: Bool
     public var listenHost: String
     /// 0 picks a free port (tests); the port is reported once listening.
     public var listenPort: Int
@@ -37,9 +43,12 @@ public struct ServiceConfiguration: Sendable {
         databaseURL: String, listenHost: String = "127.0.0.1", listenPort: Int, tlsCertificatePath: String,
         tlsKeyPath: String, tlsClientCAPath: String? = nil, keyringPath: String, metricsHost: String? = nil,
         metricsPort: Int = 0, databasePoolSize: Int = 10, migrationsDirectory: String, logLevel: String = "info",
-        reloadsCertificatesOnSIGHUP: Bool = true, delivery: DeliverySettings = DeliverySettings()
+        reloadsCertificatesOnSIGHUP: Bool = true, databaseDirectURL: String? = nil, databaseStatementCache: Bool = true,
+        delivery: DeliverySettings = DeliverySettings()
     ) {
         self.databaseURL = databaseURL
+        self.databaseDirectURL = databaseDirectURL ?? databaseURL
+        self.databaseStatementCache = databaseStatementCache
         self.listenHost = listenHost
         self.listenPort = listenPort
         self.tlsCertificatePath = tlsCertificatePath
@@ -97,6 +106,13 @@ public struct ServiceConfiguration: Sendable {
         guard let poolSize = Int(poolText), (1...500).contains(poolSize) else {
             throw ConfigurationError(setting: "FORECOURT_DB_POOL_SIZE", problem: "must be a number from 1 to 500")
         }
+        let statementCache: Bool
+        switch value("FORECOURT_DB_STATEMENT_CACHE") ?? "on" {
+        case "on": statementCache = true
+        case "off": statementCache = false
+        case let other:
+            throw ConfigurationError(setting: "FORECOURT_DB_STATEMENT_CACHE", problem: "must be on or off, not \(other)")
+        }
         let logLevel = value("FORECOURT_LOG_LEVEL") ?? "info"
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
             throw ConfigurationError(setting: "FORECOURT_LOG_LEVEL", problem: "must be trace, debug, info, notice, warning, error or critical")
@@ -107,6 +123,7 @@ public struct ServiceConfiguration: Sendable {
             databaseURL: databaseURL, listenHost: host, listenPort: port, tlsCertificatePath: certificate,
             tlsKeyPath: key, tlsClientCAPath: clientCA, keyringPath: keyring, metricsHost: metricsHost,
             metricsPort: metricsPort, databasePoolSize: poolSize, migrationsDirectory: migrations, logLevel: logLevel,
+            databaseDirectURL: value("FORECOURT_DATABASE_DIRECT_URL"), databaseStatementCache: statementCache,
             delivery: delivery)
     }
 

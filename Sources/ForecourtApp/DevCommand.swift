@@ -150,49 +150,52 @@ enum DemoData {
         }
         let connection = try PostgresConnection(connectionString: connectionString)
         defer { connection.close() }
-        try connection.execute(unsafeSQL: "BEGIN")
-        let keys: Keys
         do {
-            let group = try DealerGroups.create(on: connection, name: "Demo Motor Group")
-            // Dealer codes are unique across the service: a second demo group (keys file lost) gets new ones.
-            let suffix = try connection.query("SELECT count(*) FROM forecourt.dealer_groups").first!.decode(0, as: Int.self)
-            var dealers: [String: UUID] = [:]
-            for (code, name) in [("DEMO\(suffix)N", "Northside Motors"), ("DEMO\(suffix)H", "Harbour Cars")] {
-                let id = UUID()
-                try connection.query(
-                    "INSERT INTO forecourt.dealers (dealer_group_id, id, code, name, region, timezone) VALUES (\(group), \(id), \(code), \(name), 'North', 'Europe/London')"
-                )
-                dealers[code] = id
+            return try connection.transaction { connection -> Keys in
+                try makeDemoGroup(connection, keysFile: keysFile)
             }
-            let codes = dealers.keys.sorted()
-            var made: [Key] = []
-            func make(_ role: Role, _ label: String, dealer code: String?, group groupID: UUID?) throws {
-                let key = APIKey.generate()
-                _ = try KeyRecord.insert(
-                    connection, role: role, group: groupID, dealer: code.flatMap { dealers[$0] }, label: label,
-                    keyHash: key.hash, prefix: key.prefix, createdBy: nil)
-                made.append(Key(role: role.rawValue, label: label, dealer: code, apiKey: key.secret))
-            }
-            try make(.groupAdmin, "demo group admin", dealer: nil, group: group)
-            try make(.dealerManager, "demo manager \(codes[0])", dealer: codes[0], group: group)
-            try make(.sales, "demo sales \(codes[0])", dealer: codes[0], group: group)
-            try make(.dealerManager, "demo manager \(codes[1])", dealer: codes[1], group: group)
-            try make(.crmSync, "demo CRM sync", dealer: nil, group: group)
-            try make(.auditor, "demo auditor", dealer: nil, group: group)
-            try make(.factory, "demo factory feed", dealer: nil, group: nil)
-            try make(.portal, "demo customer portal", dealer: nil, group: group)
-            keys = Keys(
-                groupID: group.uuidString.lowercased(), dealers: dealers.mapValues { $0.uuidString.lowercased() }, keys: made)
-            let data = try JSONEncoder().encode(keys)
-            // Written before COMMIT: if it fails, nothing is committed and the next run starts over.
-            guard FileManager.default.createFile(atPath: keysFile, contents: data, attributes: [.posixPermissions: 0o600]) else {
-                throw DevCluster.Failure(description: "cannot write \(keysFile)")
-            }
-            try connection.execute(unsafeSQL: "COMMIT")
         } catch {
-            try? connection.execute(unsafeSQL: "ROLLBACK")
             try? FileManager.default.removeItem(atPath: keysFile)
             throw error
+        }
+    }
+
+    /// The group, its dealers and keys, and the keys file, in the caller's transaction.
+    private static func makeDemoGroup(_ connection: PostgresConnection, keysFile: String) throws -> Keys {
+        let group = try DealerGroups.create(on: connection, name: "Demo Motor Group")
+        // Dealer codes are unique across the service: a second demo group (keys file lost) gets new ones.
+        let suffix = try connection.query("SELECT count(*) FROM forecourt.dealer_groups").first!.decode(0, as: Int.self)
+        var dealers: [String: UUID] = [:]
+        for (code, name) in [("DEMO\(suffix)N", "Northside Motors"), ("DEMO\(suffix)H", "Harbour Cars")] {
+            let id = UUID()
+            try connection.query(
+                "INSERT INTO forecourt.dealers (dealer_group_id, id, code, name, region, timezone) VALUES (\(group), \(id), \(code), \(name), 'North', 'Europe/London')"
+            )
+            dealers[code] = id
+        }
+        let codes = dealers.keys.sorted()
+        var made: [Key] = []
+        func make(_ role: Role, _ label: String, dealer code: String?, group groupID: UUID?) throws {
+            let key = APIKey.generate()
+            _ = try KeyRecord.insert(
+                connection, role: role, group: groupID, dealer: code.flatMap { dealers[$0] }, label: label,
+                keyHash: key.hash, prefix: key.prefix, createdBy: nil)
+            made.append(Key(role: role.rawValue, label: label, dealer: code, apiKey: key.secret))
+        }
+        try make(.groupAdmin, "demo group admin", dealer: nil, group: group)
+        try make(.dealerManager, "demo manager \(codes[0])", dealer: codes[0], group: group)
+        try make(.sales, "demo sales \(codes[0])", dealer: codes[0], group: group)
+        try make(.dealerManager, "demo manager \(codes[1])", dealer: codes[1], group: group)
+        try make(.crmSync, "demo CRM sync", dealer: nil, group: group)
+        try make(.auditor, "demo auditor", dealer: nil, group: group)
+        try make(.factory, "demo factory feed", dealer: nil, group: nil)
+        try make(.portal, "demo customer portal", dealer: nil, group: group)
+        let keys = Keys(
+            groupID: group.uuidString.lowercased(), dealers: dealers.mapValues { $0.uuidString.lowercased() }, keys: made)
+        let data = try JSONEncoder().encode(keys)
+        // Written before COMMIT: if it fails, nothing is committed and the next run starts over.
+        guard FileManager.default.createFile(atPath: keysFile, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw DevCluster.Failure(description: "cannot write \(keysFile)")
         }
         return keys
     }

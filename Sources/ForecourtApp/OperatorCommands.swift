@@ -1,12 +1,12 @@
 import ArgumentParser
 import Audit
-import Crypto
 import Dealers
 import ForecourtCore
 import Foundation
 import Identity
 import NIOSSL
 import Postgres
+import Server
 import RPC
 
 /// Options shared by the commands that talk to the database as the operator (the owner).
@@ -136,12 +136,11 @@ struct KeyCommand: ParsableCommand {
                 guard let id = UUID(uuidString: text) else { throw ValidationError("--dealer: not a UUID") }
                 return id
             }
-            if role.mustBeGlobal, groupID != nil { throw ValidationError("--group: \(role.rawValue) keys span every group") }
-            if !role.mayBeGlobal, groupID == nil { throw ValidationError("--group: required for \(role.rawValue) keys") }
-            if role.isDealerScoped != (dealerID != nil) {
-                throw ValidationError(role.isDealerScoped ? "--dealer: required for \(role.rawValue) keys" : "--dealer: only for dealer_manager and sales keys")
+            do {
+                try KeyRecord.validate(role: role, group: groupID, dealer: dealerID, label: label)
+            } catch {
+                throw ValidationError(error.optionName + ": " + error.message)
             }
-            guard (1...200).contains(label.count) else { throw ValidationError("--label: 1 to 200 characters") }
             // A client certificate is registered under the SHA-256 of its DER form, which is what
             // the server computes for the certificate a client presents.
             var certificateHash: [UInt8]?
@@ -149,40 +148,26 @@ struct KeyCommand: ParsableCommand {
                 guard let certificate = try? NIOSSLCertificate.fromPEMFile(clientCertificate).first else {
                     throw ValidationError("--client-certificate: cannot read a PEM certificate from \(clientCertificate)")
                 }
-                certificateHash = Array(SHA256.hash(data: try certificate.toDERBytes()))
+                certificateHash = ClientCertificate.fingerprint(der: try certificate.toDERBytes())
             }
             let connection = try database.connect()
             defer { connection.close() }
             let key = APIKey.generate()
             let keyHash = certificateHash ?? key.hash
             let prefix = certificateHash.map { "cert:" + $0.prefix(4).hexString } ?? key.prefix
-            try connection.execute(unsafeSQL: "BEGIN")
-            let record: KeyRecord
-            do {
+            let record = try connection.transaction { connection -> KeyRecord in
                 if let groupID {
                     guard try connection.query("SELECT 1 FROM forecourt.dealer_groups WHERE id = \(groupID)").count == 1 else {
                         throw ValidationError("--group: no such dealer group")
                     }
                 }
-                if let dealerID, let groupID {
-                    guard try connection.query(
-                        "SELECT 1 FROM forecourt.dealers WHERE dealer_group_id = \(groupID) AND id = \(dealerID)"
-                    ).count == 1 else {
-                        throw ValidationError("--dealer: no such dealer in this group")
-                    }
+                do {
+                    return try KeyRecord.create(
+                        connection, role: role, group: groupID, dealer: dealerID, label: label, keyHash: keyHash,
+                        prefix: prefix, createdBy: nil)
+                } catch let error as KeyRequestError {
+                    throw ValidationError(error.optionName + ": " + error.message)
                 }
-                record = try KeyRecord.insert(
-                    connection, role: role, group: groupID, dealer: dealerID, label: label, keyHash: keyHash,
-                    prefix: prefix, createdBy: nil)
-                if let groupID {
-                    try AuditLog.record(
-                        connection, group: groupID, principal: nil, method: "key.create", objectType: "api_key",
-                        objectID: record.id)
-                }
-                try connection.execute(unsafeSQL: "COMMIT")
-            } catch {
-                try? connection.execute(unsafeSQL: "ROLLBACK")
-                throw error
             }
             if certificateHash != nil {
                 if json {
@@ -200,6 +185,17 @@ struct KeyCommand: ParsableCommand {
                 print("created \(role.rawValue) key \(record.id.uuidString.lowercased()) (\(label)); it is shown only once:")
                 print(key.secret)
             }
+        }
+    }
+}
+
+extension KeyRequestError {
+    /// The command line's name for the parameter.
+    var optionName: String {
+        switch parameter {
+        case .group: "--group"
+        case .dealer: "--dealer"
+        case .label: "--label"
         }
     }
 }

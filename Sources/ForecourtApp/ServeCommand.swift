@@ -7,6 +7,7 @@ import Foundation
 import Logging
 import Metrics
 import NIOCore
+import NIOPosix
 import Notifications
 import Orders
 import Postgres
@@ -24,10 +25,12 @@ struct ServeCommand: AsyncParsableCommand {
             Settings: FORECOURT_DATABASE_URL, FORECOURT_LISTEN (host:port, default 127.0.0.1:7443), \
             FORECOURT_TLS_CERT, FORECOURT_TLS_KEY, FORECOURT_KEYRING, and optionally \
             FORECOURT_TLS_CLIENT_CA, FORECOURT_METRICS_LISTEN (default 127.0.0.1:9464, "off"), \
-            FORECOURT_DB_POOL_SIZE (10), FORECOURT_LOG_LEVEL (info), FORECOURT_MIGRATIONS_DIR; \
-            notification delivery: FORECOURT_SMTP_URL, FORECOURT_SMTP_CA, FORECOURT_MAIL_FROM, \
-            FORECOURT_DELIVERY_RETRY_BASE (30), FORECOURT_DELIVERY_MAX_ATTEMPTS (8), FORECOURT_DELIVERY_LEASE (300), \
-            FORECOURT_WEBHOOK_ALLOW_INSECURE, FORECOURT_WEBHOOK_CA.
+            FORECOURT_DB_POOL_SIZE (10), FORECOURT_DB_STATEMENT_CACHE (on; off behind PgBouncer in transaction \
+            mode), FORECOURT_DATABASE_DIRECT_URL (for LISTEN; FORECOURT_DATABASE_URL by default), \
+            FORECOURT_LOG_LEVEL (info), FORECOURT_MIGRATIONS_DIR; notification delivery: FORECOURT_SMTP_URL, \
+            FORECOURT_SMTP_CA, FORECOURT_MAIL_FROM, FORECOURT_DELIVERY_RETRY_BASE (30), \
+            FORECOURT_DELIVERY_MAX_ATTEMPTS (8), FORECOURT_DELIVERY_LEASE (300), FORECOURT_WEBHOOK_ALLOW_INSECURE, \
+            FORECOURT_WEBHOOK_CA.
             """)
 
     @Option(help: "host:port to listen on (FORECOURT_LISTEN).") var listen: String?
@@ -94,18 +97,20 @@ public enum ServiceRunner {
             throw StartupError(description: "FORECOURT_KEYRING: \(error)")
         }
         let cipher = FieldCipher(keyring: keyring)
-
-        let pool = PostgresPool(
-            configuration: .init(
-                connectionString: configuration.databaseURL, maximumConnections: configuration.databasePoolSize,
-                connectionSetup: AppDatabase.connectionSetup),
-            logger: Logger(label: "forecourt.postgres"))
-        do {
-            try await checkSchema(pool, migrationsDirectory: configuration.migrationsDirectory)
-        } catch {
-            await pool.shutdown()
-            throw error
+        // libpq blocks: off the cooperative threads.
+        try await NIOThreadPool.singleton.runIfActive {
+            try checkDatabase(
+                url: configuration.databaseURL, statementCache: configuration.databaseStatementCache,
+                migrationsDirectory: configuration.migrationsDirectory)
         }
+
+        // Connections open on first use, and the service group closes them last, after the
+        // services that use them have stopped.
+        let pool = PostgresPool(
+            configuration: AppDatabase.poolConfiguration(
+                connectionString: configuration.databaseURL, maximumConnections: configuration.databasePoolSize,
+                statementCache: configuration.databaseStatementCache),
+            logger: Logger(label: "forecourt.postgres"))
         let database = AppDatabase(pool: pool, logger: Logger(label: "forecourt.storage"))
 
         let wiring = ServiceWiring(
@@ -115,13 +120,13 @@ public enum ServiceRunner {
         do {
             delivery = try DeliveryService(database: database, cipher: cipher, settings: configuration.delivery)
         } catch {
-            await pool.shutdown()
             throw StartupError(description: "\(error)")
         }
-        // One LISTEN connection per instance feeds every events.subscribe session of it, and
-        // wakes its notification dispatcher.
+        // One LISTEN connection per instance feeds every events.subscribe session of it and wakes
+        // its notification dispatcher. LISTEN needs a session of its own: the direct URL, which
+        // bypasses a pooler in transaction mode.
         let listener = PostgresListener(
-            connectionString: configuration.databaseURL,
+            connectionString: configuration.databaseDirectURL,
             channels: [OrderService.notifyChannel, NotificationOutbox.notifyChannel],
             connectionSetup: AppDatabase.connectionSetup)
 
@@ -134,11 +139,13 @@ public enum ServiceRunner {
                     clientCAPath: configuration.tlsClientCAPath),
                 dispatcher: dispatcher, logger: Logger(label: "forecourt.server"))
         } catch {
-            await pool.shutdown()
             throw StartupError(description: "FORECOURT_TLS_CERT/FORECOURT_TLS_KEY: \(error)")
         }
+        // Shut down in reverse order: the listener and the server drain first, the pool last.
         var services: [any Service] = [
-            server, PoolMetrics(pool: pool), EventListenerService(hub: wiring.events, listener: listener, delivery: delivery),
+            pool, server, EventListenerService(hub: wiring.events, listener: listener, delivery: delivery),
+            // Stops first: finishes the message in flight and gives back its claims while the
+            // pool is still there.
             delivery,
         ]
         if configuration.reloadsCertificatesOnSIGHUP {
@@ -159,17 +166,13 @@ public enum ServiceRunner {
             }
         }
         defer { announcer.cancel() }
-        do {
-            try await group.run()
-        } catch {
-            await pool.shutdown()
-            throw error
-        }
-        await pool.shutdown()
+        try await group.run()
     }
 
-    /// Refuses to serve a database that cannot be reached or has pending migrations.
-    static func checkSchema(_ pool: PostgresPool, migrationsDirectory: String) async throws {
+    /// Refuses to serve a database that cannot be reached, whose login role cannot act as
+    /// `forecourt_app`, or that has pending migrations. One connection, closed at once, in a
+    /// transaction like every one of the service's (role and settings in its first round trip).
+    static func checkDatabase(url: String, statementCache: Bool, migrationsDirectory: String) throws {
         let migrator: Migrator
         do {
             migrator = try Migrator(directory: migrationsDirectory)
@@ -178,7 +181,13 @@ public enum ServiceRunner {
         }
         let pending: [Migrator.Status.Entry]
         do {
-            pending = try await pool.withConnection { try migrator.status(on: $0).pending }
+            let connection = try PostgresConnection(connectionString: url, preparesStatements: statementCache)
+            defer { connection.close() }
+            let start = TransactionStart(readOnly: true, role: AppDatabase.role, settings: AppDatabase.transactionSettings)
+            pending = try connection.transaction(start) { try migrator.status(on: $0).pending }
+        } catch let error as PostgresError where error.kind == .insufficientPrivilege {
+            throw StartupError(
+                description: "FORECOURT_DATABASE_URL: the login role cannot act as \(AppDatabase.role) (GRANT \(AppDatabase.role) TO it)")
         } catch let error as PostgresError {
             throw StartupError(description: "FORECOURT_DATABASE_URL: cannot use the database (\(error.kind.rawValue))")
         } catch {
@@ -216,26 +225,6 @@ struct EventListenerService: Service {
                         }
                     }
                 }
-            }
-        }
-    }
-}
-
-/// Publishes the database pool's usage as gauges, every few seconds.
-struct PoolMetrics: Service {
-    let pool: PostgresPool
-
-    func run() async throws {
-        let open = Gauge(label: "forecourt_db_connections_open")
-        let idle = Gauge(label: "forecourt_db_connections_idle")
-        let waiting = Gauge(label: "forecourt_db_pool_waiting")
-        try? await cancelWhenGracefulShutdown {
-            while true {
-                let statistics = pool.statistics
-                open.record(statistics.open)
-                idle.record(statistics.idle)
-                waiting.record(statistics.waiting)
-                try await Task.sleep(for: .seconds(5))
             }
         }
     }

@@ -5,6 +5,7 @@ import Events
 import FieldCrypto
 import Identity
 import Logging
+import Metrics
 import Notifications
 import Orders
 import RPC
@@ -55,7 +56,9 @@ public struct ServiceWiring: Sendable {
     }
 
     /// The dispatcher over these methods, with `identity` checking sessions.
-    public func dispatcher(limits: Dispatcher.Limits = Dispatcher.Limits(), logger: Logger) -> Dispatcher {
-        Dispatcher(registry: registry, authority: identity, limits: limits, logger: logger)
+    public func dispatcher(
+        limits: Dispatcher.Limits = Dispatcher.Limits(), logger: Logger, metrics: any MetricsFactory = MetricsSystem.factory
+    ) -> Dispatcher {
+        Dispatcher(registry: registry, authority: identity, limits: limits, logger: logger, metrics: metrics)
     }
 }

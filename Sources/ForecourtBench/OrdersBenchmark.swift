@@ -1,5 +1,6 @@
 import ArgumentParser
 import ForecourtClient
+import ForecourtCore
 import Foundation
 import Histogram
 import RPC
@@ -104,7 +105,7 @@ struct OrdersBenchmark: AsyncParsableCommand {
         let started = ContinuousClock.now
         let (histogram, errors) = try await phase(clients: clients, seconds: seconds, request: request)
         let elapsed = started.duration(to: .now)
-        let secondsElapsed = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let secondsElapsed = elapsed.inSeconds
         print("\(label): \(histogram.totalCount) calls, \(errors) errors")
         return Result(method: label, count: histogram.totalCount, errors: errors, elapsed: secondsElapsed, histogram: histogram)
     }
@@ -135,7 +136,7 @@ struct OrdersBenchmark: AsyncParsableCommand {
                                 continue
                             }
                             let elapsed = start.duration(to: .now)
-                            let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+                            let micros = elapsed.microseconds
                             _ = histogram.record(UInt64(max(1, micros)))
                         }
                         return (histogram, errors)

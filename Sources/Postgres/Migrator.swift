@@ -1,4 +1,5 @@
 import Crypto
+import ForecourtCore
 import Foundation
 
 /// Applies the numbered SQL files of a directory (`0001_name.sql`, ...) in order.
@@ -104,7 +105,7 @@ public struct Migrator: Sendable {
             migrations.append(
                 Migration(
                     version: version, name: String(stem.dropFirst(5)), sql: sql,
-                    checksum: SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined(),
+                    checksum: SHA256.hash(data: data).hexString,
                     amendedChecksums: Migration.amendedChecksums(in: sql)))
         }
         self.init(migrations: migrations)
@@ -121,18 +122,13 @@ public struct Migrator: Sendable {
         try verify(applied)
         var done: [Migration] = []
         for migration in migrations where applied[migration.version] == nil {
-            try connection.execute(unsafeSQL: "BEGIN")
-            do {
+            try connection.transaction { connection in
                 try connection.execute(unsafeSQL: migration.sql)
                 try connection.query(
                     """
                     INSERT INTO public.forecourt_schema_migrations (version, name, checksum)
                     VALUES (\(migration.version), \(migration.name), \(migration.checksum))
                     """)
-                try connection.execute(unsafeSQL: "COMMIT")
-            } catch {
-                if !connection.isBroken { try? connection.execute(unsafeSQL: "ROLLBACK") }
-                throw error
             }
             log(migration)
             done.append(migration)

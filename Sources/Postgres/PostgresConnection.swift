@@ -9,11 +9,21 @@ public final class PostgresConnection: @unchecked Sendable {
     private let handle: OpaquePointer
     private var closed = false
     /// Prepared statements by SQL text and parameter types, so that a statement is parsed
-    /// and planned once per connection.
+    /// and planned once per connection. Empty and unused when `preparesStatements` is false.
     private var statements: [StatementKey: String] = [:]
     private var nextStatement = 0
     /// The most statements kept prepared; past it the cache starts over.
     private let statementCacheLimit: Int
+    /// Whether statements are prepared under names and reused. Off behind a pooler in
+    /// transaction mode (PgBouncer 1.18), which does not carry named statements from one
+    /// transaction to the next: every statement is then sent unnamed, parsed each time.
+    public let preparesStatements: Bool
+    /// Statements of a transaction that has begun but has sent nothing yet (`BEGIN`, its
+    /// role and settings): they go out in the same round trip as the body's first statement.
+    private var deferred: [PostgresQuery] = []
+    private var inTransaction = false
+    /// Network round trips made so far (each a flush of requests and a wait for their answers).
+    public private(set) var roundTrips = 0
 
     private struct StatementKey: Hashable {
         let sql: String
@@ -22,13 +32,14 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Connects with a libpq connection string (`host=... dbname=...`) or URI (`postgresql://...`).
     /// TLS to the database follows libpq's own `sslmode` and related settings.
-    public init(connectionString: String, statementCacheLimit: Int = 256) throws(PostgresError) {
+    public init(connectionString: String, preparesStatements: Bool = true, statementCacheLimit: Int = 256) throws(PostgresError) {
         guard let handle = Self.connect(connectionString) else { throw PostgresError(.connectionFailed) }
         guard PQstatus(handle) == CONNECTION_OK else {
             PQfinish(handle)
             throw PostgresError(.connectionFailed)
         }
         self.handle = handle
+        self.preparesStatements = preparesStatements
         self.statementCacheLimit = statementCacheLimit
     }
 
@@ -68,9 +79,9 @@ public final class PostgresConnection: @unchecked Sendable {
         PQfinish(handle)
     }
 
-    /// Whether the connection is open as far as libpq knows and not inside a failed transaction.
+    /// Whether the connection is open as far as libpq knows and not inside a transaction.
     public var isUsable: Bool {
-        !closed && PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
+        !closed && !inTransaction && PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
     }
 
     /// Whether libpq has seen the connection break.
@@ -79,61 +90,274 @@ public final class PostgresConnection: @unchecked Sendable {
     /// The server process id (for tests that terminate a backend).
     public var backendPID: Int32 { PQbackendPID(handle) }
 
-    /// Runs a parameterised statement through the prepared-statement cache; results are binary.
+    // MARK: Statements
+
+    /// Runs a parameterised statement (prepared once per connection when `preparesStatements`);
+    /// results are binary. Inside `transaction`, the first statement also carries the
+    /// transaction's start.
     @discardableResult
     public func query(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
-        let key = StatementKey(sql: query.sql, types: query.bindings.types)
-        let name: String
-        if let known = statements[key] {
-            name = known
-        } else {
-            name = try prepare(key)
-        }
-        return try execute(prepared: name, bindings: query.bindings)
+        let leading = deferred
+        deferred = []
+        return try roundTripPreparingAgain(leading: leading, query, startsTransaction: !inTransaction || !leading.isEmpty)
     }
 
     /// Runs a parameterised statement without preparing it (for one-off statements).
     @discardableResult
     public func queryUnprepared(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
-        try withParameters(query.bindings) { count, types, values, lengths, formats in
+        try sendDeferred()
+        roundTrips += 1
+        return try withParameters(query.bindings) { count, types, values, lengths, formats in
             PQexecParams(handle, query.sql, count, types, values, lengths, formats, 1)
         }
     }
 
-    /// Runs SQL text without parameters, possibly several statements (a migration file,
-    /// `BEGIN`). Only for SQL written by us, never for request data.
+    /// Runs SQL text without parameters, possibly several statements (a migration file).
+    /// Only for SQL written by us, never for request data.
     public func execute(unsafeSQL sql: String) throws(PostgresError) {
+        try sendDeferred()
+        roundTrips += 1
         let result = PQexec(handle, sql)
         defer { PQclear(result) }
         try check(result, expecting: [PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY])
     }
 
-    private func prepare(_ key: StatementKey) throws(PostgresError) -> String {
-        if statements.count >= statementCacheLimit {
-            try execute(unsafeSQL: "DEALLOCATE ALL")
-            statements.removeAll(keepingCapacity: true)
+    // MARK: Transactions
+
+    /// Runs `body` in a transaction: any error thrown rolls back, a return commits.
+    ///
+    /// `BEGIN`, the role and the settings of `start` are not sent on their own: they go out in
+    /// one round trip with the body's first statement (libpq pipeline mode), so a transaction
+    /// of N statements costs N + 1 round trips (the last being COMMIT), and a body that runs
+    /// no statement costs none. A connection lost while COMMIT was in flight is
+    /// `commitOutcomeUnknown`; lost before, `connectionLost` (nothing was committed).
+    public func transaction<T>(
+        _ start: TransactionStart = TransactionStart(), _ body: (PostgresConnection) throws -> T
+    ) throws -> T {
+        guard !inTransaction else { throw PostgresError(.other, context: "transaction inside a transaction") }
+        inTransaction = true
+        deferred = [start.readOnly ? Self.beginReadOnly : Self.begin]
+        if let settings = start.settingsQuery { deferred.append(settings) }
+        defer {
+            inTransaction = false
+            deferred = []
         }
-        nextStatement += 1
-        let name = "fc\(nextStatement)"
-        let result = key.types.withUnsafeBufferPointer { types in
-            PQprepare(handle, name, key.sql, Int32(types.count), types.baseAddress)
+        let value: T
+        do {
+            value = try body(self)
+        } catch {
+            rollBackIfNeeded()
+            throw error
         }
-        defer { PQclear(result) }
-        try check(result, expecting: [PGRES_COMMAND_OK])
-        statements[key] = name
-        return name
+        // Nothing was sent: there is no transaction to end.
+        if !deferred.isEmpty { return value }
+        do throws(PostgresError) {
+            try roundTrip(leading: [], Self.commit, trailing: [])
+        } catch where error.kind == .connectionLost {
+            throw PostgresError(.commitOutcomeUnknown, sqlState: error.sqlState)
+        } catch {
+            // COMMIT can fail (a deferred constraint): the server has rolled back.
+            rollBackIfNeeded()
+            throw error
+        }
+        return value
     }
 
-    private func execute(prepared name: String, bindings: PostgresBindings) throws(PostgresError) -> PostgresResult {
-        try withParameters(bindings) { count, _, values, lengths, formats in
-            PQexecPrepared(handle, name, count, values, lengths, formats, 1)
+    /// One statement as a transaction of its own, in one round trip: the role and settings of
+    /// `start`, then the statement, then Sync, which ends the implicit transaction that the
+    /// extended protocol gives the messages before it (committed if all went well, else
+    /// rolled back). A read-only start makes it `transaction_read_only`.
+    ///
+    /// A connection lost in a read is `connectionLost`; in a write, `commitOutcomeUnknown`
+    /// (the statement may have committed before the connection broke).
+    public func transaction(_ start: TransactionStart, single statement: PostgresQuery) throws(PostgresError) -> PostgresResult {
+        guard !inTransaction else { throw PostgresError(.other, context: "transaction inside a transaction") }
+        var settings = start
+        if start.readOnly { settings.settings.append((name: "transaction_read_only", value: "on")) }
+        do throws(PostgresError) {
+            return try roundTripPreparingAgain(
+                leading: settings.settingsQuery.map { [$0] } ?? [], statement, startsTransaction: true)
+        } catch where error.kind == .connectionLost && !start.readOnly {
+            throw PostgresError(.commitOutcomeUnknown, sqlState: error.sqlState)
         }
+    }
+
+    private static let begin: PostgresQuery = "BEGIN"
+    private static let beginReadOnly: PostgresQuery = "BEGIN READ ONLY"
+    private static let commit: PostgresQuery = "COMMIT"
+
+    private func rollBackIfNeeded() {
+        guard !isBroken, PQtransactionStatus(handle) != PQTRANS_IDLE else { return }
+        _ = try? roundTrip(leading: [], "ROLLBACK", trailing: [])
+    }
+
+    /// Sends the deferred start of a transaction on its own (before a statement that cannot
+    /// be pipelined, such as a multi-statement `execute`).
+    private func sendDeferred() throws(PostgresError) {
+        guard let last = deferred.popLast() else { return }
+        let leading = deferred
+        deferred = []
+        try roundTrip(leading: leading, last, trailing: [])
+    }
+
+    // MARK: Round trips
+
+    /// `roundTrip`, sent once more after the session lost its prepared statements (SQLSTATE
+    /// 26000: `DISCARD ALL`, `DEALLOCATE`, a pooler's reset), when nothing before this round
+    /// trip belongs to the transaction: the statements are prepared again, and the caller
+    /// sees one round trip more, not an error.
+    private func roundTripPreparingAgain(
+        leading: [PostgresQuery], _ main: PostgresQuery, startsTransaction: Bool
+    ) throws(PostgresError) -> PostgresResult {
+        do throws(PostgresError) {
+            return try roundTrip(leading: leading, main, trailing: [])
+        } catch where error.sqlState == "26000" && preparesStatements && startsTransaction && !isBroken {
+            statements.removeAll(keepingCapacity: true)
+            rollBackIfNeeded()
+            return try roundTrip(leading: leading, main, trailing: [])
+        }
+    }
+
+    /// Sends `leading`, `main` and `trailing` in one pipeline followed by one Sync, and reads
+    /// every result: one network round trip. Returns `main`'s result; the others are checked
+    /// and freed. The first failure is thrown (statements after it did not run).
+    @discardableResult
+    private func roundTrip(leading: [PostgresQuery], _ main: PostgresQuery, trailing: [PostgresQuery]) throws(PostgresError) -> PostgresResult {
+        guard !closed else { throw PostgresError(.connectionLost) }
+        guard PQenterPipelineMode(handle) == 1 else { throw failure(nil) }
+        // What was sent, in order: a statement to prepare (its cache key and name), or a
+        // statement to run (whether its result is the one returned).
+        enum Sent {
+            case prepare(StatementKey, String)
+            case run(keep: Bool)
+        }
+        var sent: [Sent] = []
+        sent.reserveCapacity(leading.count + trailing.count + 2)
+        var sendError: PostgresError?
+        func send(_ query: PostgresQuery, keep: Bool) {
+            guard sendError == nil else { return }
+            let ok: Bool
+            if preparesStatements {
+                let key = StatementKey(sql: query.sql, types: query.bindings.types)
+                let name: String
+                if let known = statements[key] {
+                    name = known
+                } else {
+                    if statements.count >= statementCacheLimit {
+                        // Forgotten here; `DEALLOCATE ALL` goes first in this same pipeline.
+                        statements.removeAll(keepingCapacity: true)
+                        guard PQsendQueryParams(handle, "DEALLOCATE ALL", 0, nil, nil, nil, nil, 1) == 1 else {
+                            sendError = failure(nil)
+                            return
+                        }
+                        sent.append(.run(keep: false))
+                    }
+                    nextStatement += 1
+                    name = "fc\(nextStatement)"
+                    let prepared = key.types.withUnsafeBufferPointer { types in
+                        PQsendPrepare(handle, name, key.sql, Int32(types.count), types.baseAddress)
+                    }
+                    guard prepared == 1 else {
+                        sendError = failure(nil)
+                        return
+                    }
+                    sent.append(.prepare(key, name))
+                }
+                ok = withParameterPointers(query.bindings) { count, _, values, lengths, formats in
+                    PQsendQueryPrepared(handle, name, count, values, lengths, formats, 1)
+                } == 1
+            } else {
+                ok = withParameterPointers(query.bindings) { count, types, values, lengths, formats in
+                    PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 1)
+                } == 1
+            }
+            if ok { sent.append(.run(keep: keep)) } else { sendError = failure(nil) }
+        }
+        for query in leading { send(query, keep: false) }
+        send(main, keep: true)
+        for query in trailing { send(query, keep: false) }
+        if sendError == nil, PQpipelineSync(handle) != 1 { sendError = failure(nil) }
+        roundTrips += 1
+        if let sendError {
+            // Nothing can be read back reliably: the connection is unusable.
+            close()
+            throw sendError
+        }
+
+        var kept: OpaquePointer?
+        var firstError: PostgresError?
+        for entry in sent {
+            // Each command's results end with a NULL.
+            var result: OpaquePointer?
+            while let next = PQgetResult(handle) {
+                if result == nil { result = next } else { PQclear(next) }
+            }
+            if isBroken {
+                PQclear(result)
+                firstError = firstError ?? PostgresError(.connectionLost)
+                break
+            }
+            let status = result.map(PQresultStatus) ?? PGRES_FATAL_ERROR
+            switch status {
+            case PGRES_PIPELINE_ABORTED:
+                PQclear(result)
+            case PGRES_COMMAND_OK, PGRES_TUPLES_OK:
+                switch entry {
+                case .prepare(let key, let name):
+                    statements[key] = name
+                    PQclear(result)
+                case .run(keep: true):
+                    kept = result
+                case .run(keep: false):
+                    PQclear(result)
+                }
+            default:
+                if firstError == nil { firstError = PostgresError.from(result: result, connection: handle) }
+                PQclear(result)
+            }
+        }
+        if !isBroken {
+            // The Sync's own result, then pipeline mode ends.
+            let sync = PQgetResult(handle)
+            let synced = sync.map(PQresultStatus) == PGRES_PIPELINE_SYNC
+            PQclear(sync)
+            if !synced || PQexitPipelineMode(handle) != 1 {
+                firstError = firstError ?? failure(nil)
+                close()
+            }
+        }
+        if let firstError {
+            PQclear(kept)
+            throw firstError
+        }
+        guard let kept else { throw PostgresError(.connectionLost) }
+        return PostgresResult(kept)
+    }
+
+    /// The error for a libpq call that failed without a result.
+    private func failure(_ result: OpaquePointer?) -> PostgresError {
+        PostgresError.from(result: result, connection: handle)
     }
 
     private func withParameters(
         _ bindings: PostgresBindings,
         _ run: (Int32, UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> OpaquePointer?
     ) throws(PostgresError) -> PostgresResult {
+        let result = withParameterPointers(bindings, run)
+        do {
+            try check(result, expecting: [PGRES_COMMAND_OK, PGRES_TUPLES_OK])
+        } catch {
+            PQclear(result)
+            throw error
+        }
+        return PostgresResult(result!)
+    }
+
+    /// Calls `run` with libpq's parameter arrays (count, types, values, lengths, formats: binary).
+    private func withParameterPointers<R>(
+        _ bindings: PostgresBindings,
+        _ run: (Int32, UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> R
+    ) -> R {
         let count = bindings.count
         let lengths = bindings.values.map { Int32($0?.count ?? 0) }
         let formats = [Int32](repeating: 1, count: count)
@@ -151,7 +375,7 @@ public final class PostgresConnection: @unchecked Sendable {
             }
         }
         storage.append(0)
-        let result: OpaquePointer? = storage.withUnsafeBufferPointer { buffer in
+        return storage.withUnsafeBufferPointer { buffer in
             let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
             let pointers: [UnsafePointer<CChar>?] = offsets.map { $0.map { base + $0 } }
             return bindings.types.withUnsafeBufferPointer { types in
@@ -164,13 +388,6 @@ public final class PostgresConnection: @unchecked Sendable {
                 }
             }
         }
-        do {
-            try check(result, expecting: [PGRES_COMMAND_OK, PGRES_TUPLES_OK])
-        } catch {
-            PQclear(result)
-            throw error
-        }
-        return PostgresResult(result!)
     }
 
     private func check(_ result: OpaquePointer?, expecting: [ExecStatusType]) throws(PostgresError) {
@@ -193,6 +410,42 @@ public final class PostgresConnection: @unchecked Sendable {
             PQfreemem(notify)
         }
         return received
+    }
+}
+
+/// How a transaction starts. All of it reaches the server in the transaction's first round
+/// trip, together with the first statement (docs/architecture.md, "Transactions").
+public struct TransactionStart: Sendable {
+    /// `BEGIN READ ONLY`.
+    public var readOnly: Bool
+    /// The role the transaction acts as (`SET LOCAL ROLE`): whatever a pooler or a session
+    /// reset did to the session before, the transaction's statements run as this role, or the
+    /// transaction fails in its first round trip. nil: the login role.
+    public var role: String?
+    /// Transaction-local settings (`set_config(name, value, true)`), in order.
+    public var settings: [(name: String, value: String)]
+
+    public init(readOnly: Bool = false, role: String? = nil, settings: [(name: String, value: String)] = []) {
+        self.readOnly = readOnly
+        self.role = role
+        self.settings = settings
+    }
+
+    /// One statement that sets the role and every setting, transaction-locally: setting
+    /// `role` with `set_config` is `SET LOCAL ROLE`. Values are bind parameters.
+    var settingsQuery: PostgresQuery? {
+        var names: [String] = []
+        var values: [String] = []
+        if let role {
+            names.append("role")
+            values.append(role)
+        }
+        for (name, value) in settings {
+            names.append(name)
+            values.append(value)
+        }
+        guard !names.isEmpty else { return nil }
+        return "SELECT count(set_config(name, value, true)) FROM unnest(\(names)::text[], \(values)::text[]) AS s(name, value)"
     }
 }
 

@@ -1,7 +1,9 @@
+import ForecourtCore
 import Logging
 import Metrics
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 import Synchronization
 
 /// A bounded pool of libpq connections, each used from a thread of its own `NIOThreadPool`.
@@ -10,7 +12,12 @@ import Synchronization
 /// (one hop off the caller's executor per transaction), and puts it back. When every
 /// connection is busy, callers wait in line up to `acquireTimeout`. A connection that broke
 /// is closed and replaced by a fresh one for the next caller.
-public final class PostgresPool: Sendable {
+///
+/// A `Service`: in a `ServiceGroup` it publishes its usage as gauges while it runs, and on
+/// graceful shutdown (or cancellation) closes every connection. Place it before the services
+/// that use it, so that the group shuts it down after them. Used outside a group (tools,
+/// tests), call `shutdown()` when done. A pool that was never used holds no thread.
+public final class PostgresPool: Service, Sendable {
     public struct Configuration: Sendable {
         /// A libpq connection string or URI.
         public var connectionString: String
@@ -18,19 +25,34 @@ public final class PostgresPool: Sendable {
         public var maximumConnections: Int
         /// How long a caller waits for a free connection before `poolTimeout`.
         public var acquireTimeout: Duration
-        /// Statements run once on every new connection (`SET ROLE forecourt_app`, timeouts).
+        /// Statements run once on every new connection. Session state does not survive a
+        /// pooler in transaction mode or a session reset: what every transaction needs goes in
+        /// `role` and `transactionSettings` instead.
         public var connectionSetup: [String]
+        /// The role every `transaction` acts as (`SET LOCAL ROLE`, in its first round trip).
+        public var role: String?
+        /// Settings every `transaction` makes first (`set_config(name, value, true)`), before its own.
+        public var transactionSettings: [(name: String, value: String)]
+        /// Whether connections prepare statements under names (off behind PgBouncer in
+        /// transaction mode: see `PostgresConnection.preparesStatements`).
+        public var statementCache: Bool
 
         public init(
             connectionString: String,
             maximumConnections: Int = 10,
             acquireTimeout: Duration = .seconds(5),
-            connectionSetup: [String] = []
+            connectionSetup: [String] = [],
+            role: String? = nil,
+            transactionSettings: [(name: String, value: String)] = [],
+            statementCache: Bool = true
         ) {
             self.connectionString = connectionString
             self.maximumConnections = maximumConnections
             self.acquireTimeout = acquireTimeout
             self.connectionSetup = connectionSetup
+            self.role = role
+            self.transactionSettings = transactionSettings
+            self.statementCache = statementCache
         }
     }
 
@@ -52,6 +74,7 @@ public final class PostgresPool: Sendable {
         var waiters: [Waiter] = []
         var nextWaiterID = 0
         var closed = false
+        var threadsStarted = false
     }
 
     public let configuration: Configuration
@@ -64,22 +87,39 @@ public final class PostgresPool: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.threads = NIOThreadPool(numberOfThreads: configuration.maximumConnections)
-        threads.start()
     }
 
-    /// Closes every connection; later calls fail with `poolClosed`.
+    /// Publishes the pool's usage every few seconds until graceful shutdown or cancellation,
+    /// then closes it (`shutdown()`).
+    public func run() async throws {
+        let open = Gauge(label: "forecourt_db_connections_open")
+        let idle = Gauge(label: "forecourt_db_connections_idle")
+        let waiting = Gauge(label: "forecourt_db_pool_waiting")
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                let statistics = self.statistics
+                open.record(statistics.open)
+                idle.record(statistics.idle)
+                waiting.record(statistics.waiting)
+                try await Task.sleep(for: .seconds(5))
+            }
+        }
+        await shutdown()
+    }
+
+    /// Closes every connection; later calls fail with `poolClosed`. Idempotent.
     public func shutdown() async {
-        let (idle, waiters) = state.withLock { state in
+        let (idle, waiters, started) = state.withLock { state in
             state.closed = true
             defer {
                 state.idle = []
                 state.waiters = []
             }
-            return (state.idle, state.waiters)
+            return (state.idle, state.waiters, state.threadsStarted)
         }
         for waiter in waiters { waiter.continuation.resume(throwing: PostgresError(.poolClosed)) }
         for connection in idle { connection.close() }
-        try? await threads.shutdownGracefully()
+        if started { try? await threads.shutdownGracefully() }
     }
 
     /// Runs `body` with a connection on a pool thread. The connection returns to the pool
@@ -116,8 +156,10 @@ public final class PostgresPool: Sendable {
         }
     }
 
-    /// Runs `body` in a transaction whose settings (`set_config(name, value, true)`) are made
-    /// first, for row-level security. Any error thrown rolls back; success commits.
+    /// Runs `body` in a transaction (`PostgresConnection.transaction`) that acts as the
+    /// configured `role` and makes the configured `transactionSettings`, then `settings`
+    /// (`set_config(name, value, true)`, for row-level security), all in its first round trip.
+    /// Any error thrown rolls back; success commits.
     ///
     /// A connection lost while COMMIT was in flight is `commitOutcomeUnknown`; lost before,
     /// `connectionLost` (nothing was committed).
@@ -127,29 +169,29 @@ public final class PostgresPool: Sendable {
         readOnly: Bool = false,
         _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
-        let names = settings.map(\.0)
-        let values = settings.map(\.1)
+        let start = transactionStart(settings: settings, readOnly: readOnly)
         return try await withConnection { connection in
-            try connection.execute(unsafeSQL: readOnly ? "BEGIN READ ONLY" : "BEGIN")
-            let value: T
-            do {
-                if !names.isEmpty {
-                    try connection.query(
-                        "SELECT set_config(name, value, true) FROM unnest(\(names)::text[], \(values)::text[]) AS s(name, value)"
-                    )
-                }
-                value = try body(connection)
-            } catch {
-                if !connection.isBroken { try? connection.execute(unsafeSQL: "ROLLBACK") }
-                throw error
-            }
-            do {
-                try connection.execute(unsafeSQL: "COMMIT")
-            } catch let error as PostgresError where error.kind == .connectionLost {
-                throw PostgresError(.commitOutcomeUnknown, sqlState: error.sqlState)
-            }
-            return value
+            try connection.transaction(start, body)
         }
+    }
+
+    /// One statement as a transaction of its own, in one round trip (role, settings, the
+    /// statement: `PostgresConnection.transaction(_:single:)`). For reads that are one statement.
+    public func transaction(
+        settings: [(String, String)] = [],
+        readOnly: Bool = false,
+        single statement: PostgresQuery
+    ) async throws -> PostgresResult {
+        let start = transactionStart(settings: settings, readOnly: readOnly)
+        return try await withConnection { connection in
+            try connection.transaction(start, single: statement)
+        }
+    }
+
+    private func transactionStart(settings: [(String, String)], readOnly: Bool) -> TransactionStart {
+        TransactionStart(
+            readOnly: readOnly, role: configuration.role,
+            settings: configuration.transactionSettings + settings.map { (name: $0.0, value: $0.1) })
     }
 
     /// Usage, for metrics and tests.
@@ -167,6 +209,10 @@ public final class PostgresPool: Sendable {
         }
         let decision = state.withLock { state -> Decision in
             if state.closed { return .closed }
+            if !state.threadsStarted {
+                state.threadsStarted = true
+                threads.start()
+            }
             if let connection = state.idle.popLast() { return .grant(.connection(connection)) }
             if state.open < configuration.maximumConnections {
                 state.open += 1
@@ -270,19 +316,11 @@ public final class PostgresPool: Sendable {
     }
 
     private func openConnection() throws -> PostgresConnection {
-        let connection = try PostgresConnection(connectionString: configuration.connectionString)
+        let connection = try PostgresConnection(
+            connectionString: configuration.connectionString, preparesStatements: configuration.statementCache)
         for statement in configuration.connectionSetup {
             try connection.execute(unsafeSQL: statement)
         }
         return connection
-    }
-}
-
-extension Duration {
-    /// The whole duration in nanoseconds (saturating).
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : product + attoseconds / 1_000_000_000
     }
 }

@@ -1,3 +1,4 @@
+import LineFraming
 import Logging
 import Metrics
 import NIOCore
@@ -44,19 +45,25 @@ public final class RPCServer: Service, Sendable {
     private let tls: TLSContextBox
     private let state = Mutex(State())
 
-    private let connectionsGauge = Gauge(label: "forecourt_connections")
-    private let acceptedCounter = Counter(label: "forecourt_connections_accepted_total")
-    private let rejectedCounter = Counter(label: "forecourt_connections_rejected_total")
+    private let connectionsGauge: Gauge
+    private let acceptedCounter: Counter
+    private let rejectedCounter: Counter
 
     /// Creates the server and reads the certificate and key, so that a bad file stops start-up
     /// before anything listens.
+    /// - Parameter metrics: where the connection metrics go (docs/protocol.md, "Metrics"); the
+    ///   process's bootstrapped factory unless a test passes its own.
     /// - Throws: when a PEM file is missing or invalid.
     public init(
         configuration: ServerConfiguration,
         dispatcher: Dispatcher,
         logger: Logger,
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        metrics: any MetricsFactory = MetricsSystem.factory
     ) throws {
+        connectionsGauge = Gauge(label: "forecourt_connections", factory: metrics)
+        acceptedCounter = Counter(label: "forecourt_connections_accepted_total", factory: metrics)
+        rejectedCounter = Counter(label: "forecourt_connections_rejected_total", factory: metrics)
         self.configuration = configuration
         self.dispatcher = dispatcher
         self.logger = logger

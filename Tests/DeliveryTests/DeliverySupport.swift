@@ -204,19 +204,3 @@ func notificationRows(_ db: TestDatabase) throws -> [(id: UUID, status: String, 
     return try owner.query("SELECT id, status, attempts, last_error, channel FROM forecourt.notifications ORDER BY created_at, id")
         .rows.map { (try $0.decode(0), try $0.decode(1), try $0.decode(2), try $0.decode(3), try $0.decode(4)) }
 }
-
-/// `pg_dump` of a database (plain SQL, data only), as an operator's backup would hold it.
-func dumpDatabase(_ connectionString: String) throws -> String {
-    let binary = (ProcessInfo.processInfo.environment["FC_PGBIN"] ?? "/usr/lib/postgresql/15/bin") + "/pg_dump"
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = ["--data-only", "-d", connectionString]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw TestSetupError("pg_dump failed") }
-    return String(decoding: data, as: UTF8.self)
-}

@@ -52,15 +52,6 @@ import Glibc
         return process
     }
 
-    static func waitFor(_ timeout: Duration = .seconds(30), _ condition: () throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try condition() { return true }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        return false
-    }
-
     @Test func sigtermReleasesAndSigkillResendsAtMostOne() async throws {
         try await withTestDatabase(maximumConnections: 6) { db in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("serve-\(UUID().uuidString)").path
@@ -76,7 +67,7 @@ import Glibc
             // 1. SIGTERM mid-batch: the message in flight is finished and recorded, the rest of
             //    the batch is given back at once (no lease is left to run out: 60 s).
             let first = try Self.serve(world, directory: directory, relay: relay, lease: 60)
-            #expect(try await Self.waitFor { relay.messages.count >= 2 })
+            try await eventually(.seconds(30)) { relay.messages.count >= 2 }
             kill(first.processIdentifier, SIGTERM)
             first.waitUntilExit()
             let owner = try db.ownerConnection()
@@ -91,7 +82,7 @@ import Glibc
             //    ends, and a second instance sends the rest; one message may go twice, no more.
             let second = try Self.serve(world, directory: directory, relay: relay, lease: 3)
             let before = relay.messages.count
-            #expect(try await Self.waitFor { relay.messages.count >= before + 3 })
+            try await eventually(.seconds(30)) { relay.messages.count >= before + 3 }
             kill(second.processIdentifier, SIGKILL)
             second.waitUntilExit()
             let third = try Self.serve(world, directory: directory, relay: relay, lease: 3)
@@ -99,7 +90,7 @@ import Glibc
                 kill(third.processIdentifier, SIGTERM)
                 third.waitUntilExit()
             }
-            #expect(try await Self.waitFor(.seconds(40)) { try notificationRows(db).allSatisfy { $0.status == "sent" } })
+            try await eventually(.seconds(40)) { (try? notificationRows(db).allSatisfy { $0.status == "sent" }) ?? false }
             let ids = relay.messages.compactMap { $0["notification"]?.stringValue }
             #expect(Set(ids).count == 24, "every notification arrived")
             #expect(ids.count - Set(ids).count <= 1, "at most one message was sent twice (\(ids.count - Set(ids).count))")

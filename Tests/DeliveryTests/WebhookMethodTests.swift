@@ -34,17 +34,17 @@ import TestSupport
             // Other roles may not.
             for role: Role in [.dealerManager, .sales, .crmSync, .auditor] {
                 let session = try await world.harness.session(authenticatedWith: world.fixture.key(role))
-                #expect(try #require(failureOf(await world.harness.call(session, "webhook.list"))).code == -32002)
+                #expect(try requireFailure(await world.harness.call(session, "webhook.list")).code == -32002)
             }
 
             // Another group's webhook does not exist for this one.
             let other = try await DeliveryWorld.make(db, groupName: "Other")
-            #expect(try #require(failureOf(await other.harness.call(other.admin, "webhook.delete", ["id": id]))).code == -32003)
+            #expect(try requireFailure(await other.harness.call(other.admin, "webhook.delete", ["id": id])).code == -32003)
             #expect(try await other.harness.call(other.admin, "webhook.list").get()["items"] == [])
 
             _ = try await world.harness.call(world.admin, "webhook.delete", ["id": id]).get()
             #expect(try await world.harness.call(world.admin, "webhook.list").get()["items"] == [])
-            #expect(try #require(failureOf(await world.harness.call(world.admin, "webhook.delete", ["id": id]))).code == -32003)
+            #expect(try requireFailure(await world.harness.call(world.admin, "webhook.delete", ["id": id])).code == -32003)
         }
     }
 
@@ -72,13 +72,13 @@ import TestSupport
                 (with("kinds", ["sms"]), "kinds[0]"),
             ]
             for (params, field) in cases {
-                let error = try #require(failureOf(await world.harness.call(world.admin, "webhook.create", params)))
+                let error = try requireFailure(await world.harness.call(world.admin, "webhook.create", params))
                 #expect(error.code == -32602, "\(params)")
                 #expect(error.field == field, "\(params)")
             }
             // At most 10 per group.
             for _ in 0..<10 { _ = try await world.harness.call(world.admin, "webhook.create", .object(good)).get() }
-            let eleventh = try #require(failureOf(await world.harness.call(world.admin, "webhook.create", .object(good))))
+            let eleventh = try requireFailure(await world.harness.call(world.admin, "webhook.create", .object(good)))
             #expect(eleventh.code == -32004)
             // Pages.
             let first = try await world.harness.call(world.admin, "webhook.list", ["limit": 4]).get()
@@ -86,7 +86,7 @@ import TestSupport
             let second = try await world.harness.call(world.admin, "webhook.list", ["limit": 10, "after": first["next"]!]).get()
             #expect(second["items"]?.arrayValue?.count == 6)
             #expect(second["next"] == .null)
-            let forged = try #require(failureOf(await world.harness.call(world.admin, "webhook.list", ["after": "AAAA"])))
+            let forged = try requireFailure(await world.harness.call(world.admin, "webhook.list", ["after": "AAAA"]))
             #expect(forged.code == -32602)
         }
     }
@@ -115,7 +115,7 @@ import TestSupport
                 after = page["next"] == .null ? nil : page["next"]
             } while after != nil
             #expect(seen.map { $0["id"] } == all.map { $0["id"] })
-            let limit = try #require(failureOf(await world.harness.call(world.sales, "notification.list", ["order_id": order["id"]!, "limit": 0])))
+            let limit = try requireFailure(await world.harness.call(world.sales, "notification.list", ["order_id": order["id"]!, "limit": 0]))
             #expect(limit.code == -32602 && limit.field == "limit")
 
             // last_error is shown, never more than a code.
@@ -128,16 +128,5 @@ import TestSupport
                 try owner.query("UPDATE forecourt.notifications SET last_error = 'Mailbox zoe@example.org unknown'")
             }
         }
-    }
-}
-
-/// The error of a call that should have failed, or a recorded issue.
-func failureOf(_ result: Result<JSON, CallError>, sourceLocation: SourceLocation = #_sourceLocation) -> CallError? {
-    switch result {
-    case .success(let value):
-        Issue.record("expected an error, got \(value)", sourceLocation: sourceLocation)
-        return nil
-    case .failure(let error):
-        return error
     }
 }

@@ -120,12 +120,11 @@ import TestSupport
 
     @Test func serveRefusesADatabaseWithPendingMigrations() async throws {
         try await withEmptyTestDatabase { db in
-            let pool = PostgresPool(configuration: .init(connectionString: db.ownerConnectionString, maximumConnections: 1))
-            let error = await #expect(throws: ServiceRunner.StartupError.self) {
-                try await ServiceRunner.checkSchema(pool, migrationsDirectory: TestEnvironment.migrationsDirectory)
+            let error = #expect(throws: ServiceRunner.StartupError.self) {
+                try ServiceRunner.checkDatabase(
+                    url: db.ownerConnectionString, statementCache: true, migrationsDirectory: TestEnvironment.migrationsDirectory)
             }
             #expect(error?.description.hasPrefix("FORECOURT_DATABASE_URL") == true)
-            await pool.shutdown()
         }
     }
 

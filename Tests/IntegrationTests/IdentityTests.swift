@@ -48,7 +48,7 @@ import TestSupport
             #expect(limited.code == -32006)
             // Another address is not affected.
             let other = harness.session(address: "10.0.0.10")
-            guard case .failure(let fine) = await harness.call(other, "session.authenticate", ["api_key": "nonsense"]) else { return }
+            let fine = try requireFailure(await harness.call(other, "session.authenticate", ["api_key": "nonsense"]))
             #expect(fine.code == -32001)
         }
     }
@@ -145,11 +145,11 @@ import TestSupport
                 return
             }
             #expect(foreignKey.code == -32003)
-            guard case .failure(let foreignDealer) = await harness.call(
-                admin, "key.create", ["role": "sales", "dealer_id": other.dealers[0].json, "label": "x"]) else { return }
+            let foreignDealer = try requireFailure(await harness.call(
+                admin, "key.create", ["role": "sales", "dealer_id": other.dealers[0].json, "label": "x"]))
             #expect(foreignDealer.code == -32003)
             // Unknown members and bad values name the field.
-            guard case .failure(let bad) = await harness.call(admin, "key.create", ["role": "wizard", "label": "x"]) else { return }
+            let bad = try requireFailure(await harness.call(admin, "key.create", ["role": "wizard", "label": "x"]))
             #expect(bad.code == -32602)
             #expect(bad.field == "role")
         }
@@ -175,7 +175,7 @@ import TestSupport
             // Every group key but the factory one (which has no group).
             #expect(seen.count == Role.allCases.count - 1)
             #expect(Set(seen.compactMap { $0["id"]?.stringValue }).count == seen.count)
-            guard case .failure(let forged) = await harness.call(admin, "key.list", ["after": "AAAAAAAAAAAAAAAAAAAAAAAAAAAA"]) else { return }
+            let forged = try requireFailure(await harness.call(admin, "key.list", ["after": "AAAAAAAAAAAAAAAAAAAAAAAAAAAA"]))
             #expect(forged.code == -32602)
             #expect(forged.field == "after")
         }

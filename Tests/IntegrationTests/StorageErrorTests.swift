@@ -16,9 +16,9 @@ import TestSupport
     @Test func unreachableDatabaseIsUnavailable() async throws {
         // Nothing listens on this socket directory.
         let pool = PostgresPool(
-            configuration: .init(
+            configuration: AppDatabase.poolConfiguration(
                 connectionString: "host=/tmp/forecourt-nowhere port=1 user=x dbname=x connect_timeout=2",
-                maximumConnections: 1, connectionSetup: AppDatabase.connectionSetup))
+                maximumConnections: 1))
         let database = AppDatabase(pool: pool)
         let wiring = ServiceWiring(database: database, cipher: FieldCipher(keyring: .generate()))
         let dispatcher = wiring.dispatcher(logger: Logger(label: "test"))

@@ -19,9 +19,14 @@ private func seedTwoGroups(_ db: TestDatabase) throws -> (a: UUID, b: UUID) {
     return (a, b)
 }
 
+/// Row-level security as the service meets it: each test that goes through the service's pool
+/// runs twice, straight to PostgreSQL as the owner login, and through PgBouncer in transaction
+/// mode (which resets the session after every transaction) as a login that is only a member
+/// of `forecourt_app`.
 @Suite struct TenancyTests {
-    @Test func aGroupSeesOnlyItsOwnRows() async throws {
-        try await withTestDatabase { db in
+    @Test(arguments: TestRoute.allCases)
+    func aGroupSeesOnlyItsOwnRows(route: TestRoute) async throws {
+        try await withTestDatabase(route: route) { db in
             let (a, _) = try seedTwoGroups(db)
             let database = AppDatabase(pool: db.pool)
             let codes = try await database.transaction(.group(a)) { connection in
@@ -31,8 +36,9 @@ private func seedTwoGroups(_ db: TestDatabase) throws -> (a: UUID, b: UUID) {
         }
     }
 
-    @Test func noScopeSeesNothing() async throws {
-        try await withTestDatabase { db in
+    @Test(arguments: TestRoute.allCases)
+    func noScopeSeesNothing(route: TestRoute) async throws {
+        try await withTestDatabase(route: route) { db in
             _ = try seedTwoGroups(db)
             let count = try await db.pool.transaction { connection in
                 try connection.query("SELECT count(*) FROM forecourt.dealers").first!.decode(0, as: Int.self)
@@ -41,8 +47,9 @@ private func seedTwoGroups(_ db: TestDatabase) throws -> (a: UUID, b: UUID) {
         }
     }
 
-    @Test func aGroupCannotWriteIntoAnother() async throws {
-        try await withTestDatabase { db in
+    @Test(arguments: TestRoute.allCases)
+    func aGroupCannotWriteIntoAnother(route: TestRoute) async throws {
+        try await withTestDatabase(route: route) { db in
             let (a, b) = try seedTwoGroups(db)
             let database = AppDatabase(pool: db.pool)
             await #expect(throws: (any Error).self) {
@@ -59,10 +66,11 @@ private func seedTwoGroups(_ db: TestDatabase) throws -> (a: UUID, b: UUID) {
         }
     }
 
-    @Test func theServiceRoleCannotBypassRowLevelSecurity() async throws {
-        try await withTestDatabase { db in
+    @Test(arguments: TestRoute.allCases)
+    func theServiceRoleCannotBypassRowLevelSecurity(route: TestRoute) async throws {
+        try await withTestDatabase(route: route) { db in
             let (a, _) = try seedTwoGroups(db)
-            let flags = try await db.pool.withConnection { connection in
+            let flags = try await db.pool.transaction { connection in
                 try connection.query(
                     "SELECT rolsuper, rolbypassrls, current_user::text FROM pg_roles WHERE rolname = current_user"
                 ).first.map { (try $0.decode(0, as: Bool.self), try $0.decode(1, as: Bool.self), try $0.decode(2, as: String.self)) }
@@ -127,8 +135,9 @@ private func seedTwoGroups(_ db: TestDatabase) throws -> (a: UUID, b: UUID) {
         }
     }
 
-    @Test func apiKeysAreFoundOnlyByTheirHashBeforeTheGroupIsKnown() async throws {
-        try await withTestDatabase { db in
+    @Test(arguments: TestRoute.allCases)
+    func apiKeysAreFoundOnlyByTheirHashBeforeTheGroupIsKnown(route: TestRoute) async throws {
+        try await withTestDatabase(route: route) { db in
             let (a, _) = try seedTwoGroups(db)
             let owner = try db.ownerConnection()
             defer { owner.close() }
@@ -144,6 +153,68 @@ private func seedTwoGroups(_ db: TestDatabase) throws -> (a: UUID, b: UUID) {
                 try connection.query("SELECT count(*) FROM forecourt.api_keys").first!.decode(0, as: Int.self)
             }
             #expect(visible == 1)
+        }
+    }
+
+    /// Whatever is done to a pooled session between calls (what a pooler in transaction mode,
+    /// `RESET ROLE` or `DISCARD ALL` does, or a session left acting as the owner), the next
+    /// transaction acts as forecourt_app in its scope: the role is part of every transaction.
+    @Test func aSessionResetBetweenCallsCannotWidenTheScope() async throws {
+        try await withTestDatabase(maximumConnections: 1) { db in
+            let (a, _) = try seedTwoGroups(db)
+            let database = AppDatabase(pool: db.pool)
+            let pid = try await db.pool.withConnection { $0.backendPID }
+            for reset in ["RESET ROLE", "DISCARD ALL", "SET ROLE postgres", "RESET ALL", "SET SESSION AUTHORIZATION DEFAULT"] {
+                try await db.pool.withConnection { try $0.execute(unsafeSQL: reset) }
+                let (user, codes) = try await database.transaction(.group(a)) { connection in
+                    let user = try connection.query("SELECT current_user::text").first!.decode(0, as: String.self)
+                    let codes = try connection.query("SELECT code FROM forecourt.dealers ORDER BY code").rows.map {
+                        try $0.decode(0, as: String.self)
+                    }
+                    return (user, codes)
+                }
+                #expect(user == "forecourt_app", "after \(reset)")
+                #expect(codes == ["AAA01"], "after \(reset)")
+                let total = try await database.transaction(.group(a), readOnly: true, single: "SELECT count(*) FROM forecourt.dealers")
+                #expect(try total.first!.decode(0, as: Int.self) == 1, "after \(reset)")
+                // After the transaction the session is back to whatever it was: nothing relied on it.
+                let after = try await db.pool.withConnection { connection in
+                    try connection.query("SELECT current_user::text").first!.decode(0, as: String.self)
+                }
+                #expect(after == "postgres", "after \(reset)")
+            }
+            // All of it on the one pooled connection.
+            #expect(try await db.pool.withConnection { $0.backendPID } == pid)
+        }
+    }
+
+    /// A login that is not a member of forecourt_app runs nothing at all, rather than running
+    /// as itself.
+    @Test func aLoginThatCannotActAsTheServiceRoleRunsNothing() async throws {
+        try await withTestDatabase { db in
+            let (a, _) = try seedTwoGroups(db)
+            let owner = try db.ownerConnection()
+            defer { owner.close() }
+            try owner.execute(
+                unsafeSQL: """
+                    DO $$ BEGIN
+                        CREATE ROLE forecourt_test_outsider LOGIN;
+                    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                    END $$;
+                    GRANT USAGE ON SCHEMA forecourt TO forecourt_test_outsider;
+                    GRANT SELECT ON forecourt.dealers TO forecourt_test_outsider;
+                    """)
+            let pool = PostgresPool(
+                configuration: AppDatabase.poolConfiguration(
+                    connectionString: db.ownerConnectionString + " user=forecourt_test_outsider", maximumConnections: 1))
+            let database = AppDatabase(pool: pool)
+            let error = await #expect(throws: PostgresError.self) {
+                try await database.transaction(.group(a)) { connection in
+                    try connection.query("SELECT count(*) FROM forecourt.dealers").first!.decode(0, as: Int.self)
+                }
+            }
+            #expect(error?.kind == .insufficientPrivilege)
+            await pool.shutdown()
         }
     }
 }

@@ -82,3 +82,119 @@ private struct Boom: Error {}
         }
     }
 }
+
+/// The one transaction path (`PostgresConnection.transaction`): what its first round trip
+/// carries, and what each shape of transaction costs in round trips.
+@Suite struct TransactionStartTests {
+    private static let start = TransactionStart(
+        role: "forecourt_app", settings: [(name: "forecourt.dealer_group_id", value: "abc")])
+
+    @Test func theFirstStatementRunsWithTheRoleAndSettingsInTheSameRoundTrip() async throws {
+        try await withTestDatabase { db in
+            let connection = try db.ownerConnection()
+            defer { connection.close() }
+            let before = connection.roundTrips
+            let (user, group) = try connection.transaction(Self.start) { connection in
+                let row = try connection.query("SELECT current_user::text, current_setting('forecourt.dealer_group_id')").first!
+                return (try row.decode(0, as: String.self), try row.decode(1, as: String.self))
+            }
+            #expect(user == "forecourt_app")
+            #expect(group == "abc")
+            // BEGIN, role, settings and the SELECT in one; COMMIT in the other.
+            #expect(connection.roundTrips - before == 2)
+            // Transaction-local: the session is the owner's again, with no group.
+            let after = try connection.query(
+                "SELECT current_user::text, coalesce(current_setting('forecourt.dealer_group_id', true), '')"
+            ).first!
+            #expect(try after.decode(0, as: String.self) == "postgres")
+            #expect(try after.decode(1, as: String.self) == "")
+        }
+    }
+
+    @Test func aTransactionThatRunsNothingSendsNothing() async throws {
+        try await withTestDatabase { db in
+            let connection = try db.ownerConnection()
+            defer { connection.close() }
+            let before = connection.roundTrips
+            let value = try connection.transaction(Self.start) { _ in 42 }
+            #expect(value == 42)
+            #expect(connection.roundTrips == before)
+            #expect(connection.isUsable)
+        }
+    }
+
+    @Test func aSingleStatementTransactionIsOneRoundTripAndReadOnly() async throws {
+        try await withTestDatabase { db in
+            try makeScratchTable(db)
+            let connection = try db.ownerConnection()
+            defer { connection.close() }
+            let before = connection.roundTrips
+            let read = TransactionStart(readOnly: true, role: "forecourt_app", settings: Self.start.settings)
+            let row = try connection.transaction(
+                read, single: "SELECT current_user::text, current_setting('forecourt.dealer_group_id'), current_setting('transaction_read_only')"
+            ).first!
+            #expect(try row.decode(0, as: String.self) == "forecourt_app")
+            #expect(try row.decode(1, as: String.self) == "abc")
+            #expect(try row.decode(2, as: String.self) == "on")
+            #expect(connection.roundTrips - before == 1)
+            // Read only: a write is refused (25006), and the connection is clean afterwards.
+            let refused = #expect(throws: PostgresError.self) {
+                try connection.transaction(read, single: "INSERT INTO public.scratch VALUES (1, 'a')")
+            }
+            #expect(refused?.sqlState == "25006")
+            #expect(connection.isUsable)
+            // A write as a single statement commits.
+            try connection.transaction(TransactionStart(role: "forecourt_app"), single: "INSERT INTO public.scratch VALUES (2, 'b')")
+            #expect(try connection.query("SELECT count(*) FROM public.scratch").first!.decode(0, as: Int.self) == 1)
+            #expect(try connection.query("SELECT current_user::text").first!.decode(0, as: String.self) == "postgres")
+        }
+    }
+
+    @Test func aRoleThatCannotBeTakenFailsTheTransactionBeforeItsFirstStatementRuns() async throws {
+        try await withTestDatabase { db in
+            try makeScratchTable(db)
+            let connection = try db.ownerConnection()
+            defer { connection.close() }
+            let error = #expect(throws: PostgresError.self) {
+                try connection.transaction(TransactionStart(role: "no_such_role_anywhere")) { connection in
+                    try connection.query("INSERT INTO public.scratch VALUES (1, 'a')")
+                }
+            }
+            #expect(error != nil)
+            #expect(connection.isUsable)
+            #expect(try connection.query("SELECT count(*) FROM public.scratch").first!.decode(0, as: Int.self) == 0)
+        }
+    }
+
+    @Test func withoutTheStatementCacheNothingIsPreparedByName() async throws {
+        try await withTestDatabase { db in
+            let connection = try PostgresConnection(connectionString: db.ownerConnectionString, preparesStatements: false)
+            defer { connection.close() }
+            for _ in 0..<3 {
+                let one = try connection.transaction(Self.start) { try $0.query("SELECT 1::int8").first!.decode(0, as: Int.self) }
+                #expect(one == 1)
+            }
+            let prepared = try connection.query("SELECT count(*) FROM pg_prepared_statements").first!.decode(0, as: Int.self)
+            #expect(prepared == 0)
+        }
+    }
+
+    @Test func aFailedCommitRollsBackAndLeavesTheConnectionUsable() async throws {
+        try await withTestDatabase { db in
+            let owner = try db.ownerConnection()
+            defer { owner.close() }
+            try owner.execute(
+                unsafeSQL: """
+                    CREATE TABLE public.deferred_check (id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED);
+                    """)
+            let error = #expect(throws: PostgresError.self) {
+                try owner.transaction { connection in
+                    try connection.query("INSERT INTO public.deferred_check VALUES (1)")
+                    try connection.query("INSERT INTO public.deferred_check VALUES (1)")
+                }
+            }
+            #expect(error?.kind == .uniqueViolation)
+            #expect(owner.isUsable)
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import Crypto
+import ForecourtCore
 import Foundation
 import Postgres
 import Storage
@@ -13,7 +14,8 @@ public struct TestDatabase: Sendable {
     public let ownerConnectionString: String
     /// The database's name.
     public let name: String
-    /// A pool that connects as the owner and does `SET ROLE forecourt_app`, as the service does.
+    /// A pool that connects as the owner and whose transactions act as `forecourt_app`, as the
+    /// service's do (`AppDatabase.poolConfiguration`).
     public let pool: PostgresPool
 
     /// Makes `public.doomed`, where an insert kills its own backend inside COMMIT (a deferred
@@ -50,6 +52,21 @@ public enum TestEnvironment {
         }
     }
 
+    /// The base connection string of the PgBouncer (transaction mode) that `scripts/test` puts
+    /// in front of the test cluster, or a clear failure.
+    public static var pgbouncerConnectionString: String {
+        get throws {
+            guard let url = ProcessInfo.processInfo.environment["FORECOURT_TEST_PGBOUNCER_URL"], !url.isEmpty else {
+                throw TestSetupError("FORECOURT_TEST_PGBOUNCER_URL is not set: run the tests with scripts/test")
+            }
+            return url
+        }
+    }
+
+    /// The login role the service uses through PgBouncer: a member of `forecourt_app` and
+    /// nothing more (docs/operations.md, "The database roles").
+    public static let serviceLogin = "forecourt_test_service"
+
     /// The repository's `migrations/` directory.
     public static var migrationsDirectory: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -77,7 +94,7 @@ actor TemplateDatabase {
         if let name { return name }
         let migrator = try Migrator(directory: TestEnvironment.migrationsDirectory)
         let digest = SHA256.hash(data: Data(migrator.migrations.map(\.checksum).joined().utf8))
-        let templateName = "fc_template_" + digest.prefix(8).map { String(format: "%02x", $0) }.joined()
+        let templateName = "fc_template_" + digest.prefix(8).hexString
         let admin = try PostgresConnection(connectionString: TestEnvironment.baseConnectionString)
         defer { admin.close() }
         // Other test processes of the same run may be building it too.
@@ -95,24 +112,48 @@ actor TemplateDatabase {
             }
             try admin.execute(unsafeSQL: "ALTER DATABASE \(building) RENAME TO \(templateName)")
         }
+        // The service's login for TestRoute.pgbouncer (roles are cluster-wide; another test
+        // process may be making it too, and it is kept for the cluster's life).
+        try admin.execute(
+            unsafeSQL: """
+                DO $$ BEGIN
+                    CREATE ROLE \(TestEnvironment.serviceLogin) LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+                EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                END $$;
+                GRANT forecourt_app TO \(TestEnvironment.serviceLogin);
+                """)
         name = templateName
         return templateName
     }
 }
 
-/// Runs `body` with a fresh migrated database, dropped afterwards.
+/// How the pool of a test database reaches PostgreSQL.
+public enum TestRoute: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// Straight to the test cluster, logged in as the owner (a superuser): the service's
+    /// transactions must act as `forecourt_app` all the same.
+    case direct
+    /// Through PgBouncer in transaction mode, which resets the server session after every
+    /// transaction, logged in as `TestEnvironment.serviceLogin`, with the statement cache off
+    /// (`FORECOURT_DB_STATEMENT_CACHE=off`), as docs/operations.md describes.
+    case pgbouncer
+
+    public var description: String { rawValue }
+}
+
+/// Runs `body` with a fresh migrated database, dropped afterwards; its pool goes by `route`.
 public func withTestDatabase<T>(
     maximumConnections: Int = 4,
+    route: TestRoute = .direct,
     _ body: (TestDatabase) async throws -> T
 ) async throws -> T {
     let name = try await createTestDatabase(migrated: true)
-    return try await withDatabase(named: name, maximumConnections: maximumConnections, body)
+    return try await withDatabase(named: name, maximumConnections: maximumConnections, route: route, body)
 }
 
 /// Runs `body` with a fresh empty database (no migrations), dropped afterwards.
 public func withEmptyTestDatabase<T>(_ body: (TestDatabase) async throws -> T) async throws -> T {
     let name = try await createTestDatabase(migrated: false)
-    return try await withDatabase(named: name, maximumConnections: 2, body)
+    return try await withDatabase(named: name, maximumConnections: 2, route: .direct, body)
 }
 
 private func createTestDatabase(migrated: Bool) async throws -> String {
@@ -125,13 +166,19 @@ private func createTestDatabase(migrated: Bool) async throws -> String {
 }
 
 private func withDatabase<T>(
-    named name: String, maximumConnections: Int, _ body: (TestDatabase) async throws -> T
+    named name: String, maximumConnections: Int, route: TestRoute, _ body: (TestDatabase) async throws -> T
 ) async throws -> T {
     let connectionString = try TestEnvironment.connectionString(database: name)
-    let pool = PostgresPool(
-        configuration: .init(
-            connectionString: connectionString, maximumConnections: maximumConnections,
-            connectionSetup: AppDatabase.connectionSetup))
+    let configuration: PostgresPool.Configuration
+    switch route {
+    case .direct:
+        configuration = AppDatabase.poolConfiguration(connectionString: connectionString, maximumConnections: maximumConnections)
+    case .pgbouncer:
+        configuration = AppDatabase.poolConfiguration(
+            connectionString: try TestEnvironment.pgbouncerConnectionString + " dbname=\(name) user=\(TestEnvironment.serviceLogin)",
+            maximumConnections: maximumConnections, statementCache: false)
+    }
+    let pool = PostgresPool(configuration: configuration)
     let database = TestDatabase(ownerConnectionString: connectionString, name: name, pool: pool)
     func drop() async {
         await pool.shutdown()

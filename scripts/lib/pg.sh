@@ -2,6 +2,7 @@
 # Source it; functions are prefixed fc_.
 
 FC_PGBIN=${FC_PGBIN:-/usr/lib/postgresql/15/bin}
+FC_PGBOUNCER=${FC_PGBOUNCER:-/usr/sbin/pgbouncer}
 
 fc_log() { printf '%s\n' "$*" >&2; }
 
@@ -11,7 +12,8 @@ fc_as_pg() {
 }
 
 # Installs what is missing: PostgreSQL 15 server binaries, libpq and OpenSSL headers, pkg-config,
-# and aiosmtpd from PyPI (python3, used to find a free port, is on every machine of this kind).
+# PgBouncer (the tenancy tests also run through it), and aiosmtpd from PyPI (the delivery tests'
+# SMTP relay) (python3, used to find a free port, is on every machine of this kind).
 fc_ensure_prerequisites() {
     command -v swift >/dev/null || { fc_log "swift is not installed: install Swift 6.1 or newer first"; return 1; }
     local missing=()
@@ -19,6 +21,7 @@ fc_ensure_prerequisites() {
     [ -f /usr/include/postgresql/libpq-fe.h ] || missing+=(libpq-dev)
     [ -f /usr/include/openssl/evp.h ] || missing+=(libssl-dev)
     command -v pkg-config >/dev/null || missing+=(pkg-config)
+    [ -x "$FC_PGBOUNCER" ] || missing+=(pgbouncer)
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
             fc_log "missing: ${missing[*]} (install them with your package manager)"
@@ -78,4 +81,50 @@ fc_pg_stop() {
     local dir=$1
     [ -f "$dir/data/postmaster.pid" ] || return 0
     fc_as_pg "$FC_PGBIN/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+}
+
+# fc_pgbouncer_start DIR PGDIR PGPORT PORT USER...: PgBouncer in transaction mode on
+# 127.0.0.1:PORT in front of the cluster of fc_pg_start PGDIR PGPORT, admitting USERs without a
+# password (trust, as the cluster does). It resets every server session after each
+# transaction (DISCARD ALL), so nothing of a session survives from one transaction to the next.
+fc_pgbouncer_start() {
+    local dir=$1 pgdir=$2 pgport=$3 port=$4
+    shift 4
+    mkdir -p "$dir"
+    if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$dir"; fi
+    : >"$dir/userlist.txt"
+    for user in "$@"; do printf '"%s" ""\n' "$user" >>"$dir/userlist.txt"; done
+    cat >"$dir/pgbouncer.ini" <<EOF
+[databases]
+* = host=$pgdir port=$pgport
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/userlist.txt
+pool_mode = transaction
+server_reset_query = DISCARD ALL
+server_reset_query_always = 1
+max_client_conn = 2000
+default_pool_size = 20
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+EOF
+    fc_as_pg "$FC_PGBOUNCER" -d -q "$dir/pgbouncer.ini" || { tail -20 "$dir/pgbouncer.log" >&2; return 1; }
+    local _
+    for _ in $(seq 1 100); do
+        (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fc_log "PgBouncer did not start listening on $port"
+    tail -20 "$dir/pgbouncer.log" >&2
+    return 1
+}
+
+# fc_pgbouncer_stop DIR: stops PgBouncer if it runs.
+fc_pgbouncer_stop() {
+    local dir=$1
+    [ -f "$dir/pgbouncer.pid" ] || return 0
+    kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null || true
 }
