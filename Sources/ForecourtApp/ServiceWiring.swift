@@ -24,6 +24,8 @@ public struct ServiceWiring: Sendable {
     /// Live events; fed by a `PostgresListener` that `forecourt serve` runs (`EventListenerService`).
     public let events: EventHub
     public let registry: MethodRegistry
+    /// The version `rpc.discover` reports: the contract's, moved when a method or a field changes.
+    public static let apiVersion = "1.0.0"
 
     /// - Parameters:
     ///   - cipher: field encryption and the keyed MACs (cursors are MAC'd with it, so every
@@ -52,6 +54,8 @@ public struct ServiceWiring: Sendable {
         registry.register(WebhookMethods.all(notifications))
         registry.register(AuditMethods.all(audit))
         registry.register(EventMethods.all(events))
+        // Last: it describes every method registered before it, and itself.
+        registry.register(DiscoveryMethods.discover(registry, version: Self.apiVersion))
         self.registry = registry
     }
 

@@ -7,6 +7,10 @@ public enum NotificationMethods {
         [
             RPCMethod(
                 "notification.list", roles: [.groupAdmin, .dealerManager, .sales, .crmSync, .auditor],
+                schema: MethodSchema(
+                    "The notifications queued for an order's customer, oldest first, with their delivery state.",
+                    params: [.required("order_id", .uuid)] + MethodSchema.Parameter.listParameters,
+                    result: .page(of: .notification), errors: .read + [.notFound]),
                 decode: { params in (try params.uuid("order_id"), try params.listRequest()) },
                 run: { context, input in
                     let (id, request) = input
@@ -15,4 +19,16 @@ public enum NotificationMethods {
                 }),
         ]
     }
+}
+
+extension Schema {
+    /// One item of `notification.list` (docs/protocol.md, "notifications").
+    static let notification = Schema.object([
+        "id": .uuid,
+        "kind": .oneOf(NotificationKind.allCases.map(\.rawValue)),
+        "channel": .oneOf(["email", "sms"]),
+        "status": .oneOf(["pending", "sent", "failed"]),
+        "attempts": .integer, "created_at": .dateTime, "sent_at": Schema.dateTime.orNull,
+        "last_error": Schema.string.orNull.described("a short code such as smtp_451, http_503, timeout, no_webhook, erased"),
+    ])
 }

@@ -67,11 +67,14 @@ public enum TestEnvironment {
     /// nothing more (docs/operations.md, "The database roles").
     public static let serviceLogin = "forecourt_test_service"
 
-    /// The repository's `migrations/` directory.
-    public static var migrationsDirectory: String {
+    /// The checkout this test binary was built from.
+    public static var repositoryDirectory: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("migrations").path
+            .deletingLastPathComponent().path
     }
+
+    /// The repository's `migrations/` directory.
+    public static var migrationsDirectory: String { repositoryDirectory + "/migrations" }
 
     /// A connection string for database `name` on the test cluster.
     public static func connectionString(database name: String) throws -> String {
