@@ -14,6 +14,11 @@ import TestSupport
 import Glibc
 #endif
 
+/// The suites that start real relays, receivers and service processes run one test at a time:
+/// they stay well inside a minute that way, and do not load a two-core machine so much that
+/// other suites' timing tests suffer.
+@Suite(.serialized) struct DeliveryIntegrationTests {}
+
 /// A Python peer of the tests (Tests/DeliveryTests/Peers): a real SMTP relay or webhook
 /// receiver on a free loopback port, stopped when the test is done.
 final class Peer: Sendable {
@@ -32,8 +37,13 @@ final class Peer: Sendable {
         self.output = output
     }
 
-    /// Starts `script` with `arguments` (plus `--out`) and waits for its `READY <port>` line.
-    static func start(_ script: String, output: String, _ arguments: [String] = []) throws -> Peer {
+    /// Starts `script` with `arguments` (plus `--out`) and waits for its `READY <port>` line,
+    /// off the cooperative threads (other suites' tasks run on them meanwhile).
+    static func start(_ script: String, output: String, _ arguments: [String] = []) async throws -> Peer {
+        try await offloaded { try startBlocking(script, output: output, arguments) }
+    }
+
+    private static func startBlocking(_ script: String, output: String, _ arguments: [String]) throws -> Peer {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", peersDirectory + "/" + script, "--out", output] + arguments
@@ -77,17 +87,22 @@ struct Relay {
     static func start(
         script: [Int] = [], delay: Double = 0, tls: (certificate: String, privateKey: String)? = nil,
         implicitTLS: Bool = false, auth: String? = nil
-    ) throws -> Relay {
+    ) async throws -> Relay {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("relay-\(UUID().uuidString)").path
         var arguments = ["--script", script.map(String.init).joined(separator: ",")]
         if delay > 0 { arguments += ["--delay", String(delay)] }
         if let tls { arguments += ["--cert", tls.certificate, "--key", tls.privateKey] }
         if implicitTLS { arguments.append("--implicit-tls") }
         if let auth { arguments += ["--auth", auth] }
-        return Relay(peer: try Peer.start("smtp_relay.py", output: directory, arguments))
+        return Relay(peer: try await Peer.start("smtp_relay.py", output: directory, arguments))
     }
 
-    /// The messages accepted so far, oldest first.
+    /// How many messages were accepted so far: a directory listing, cheap enough to poll.
+    var count: Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: peer.output)) ?? []).filter { $0.hasSuffix(".json") }.count
+    }
+
+    /// The messages accepted so far, oldest first (parsed: read them once a test waited for them).
     var messages: [JSON] {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: peer.output)) ?? []
         return files.filter { $0.hasSuffix(".json") }.sorted().compactMap { name in
@@ -107,11 +122,11 @@ struct Receiver {
     let peer: Peer
     var port: Int { peer.port }
 
-    static func start(script: [Int] = [], tls: (certificate: String, privateKey: String)? = nil) throws -> Receiver {
+    static func start(script: [Int] = [], tls: (certificate: String, privateKey: String)? = nil) async throws -> Receiver {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("hooks-\(UUID().uuidString).jsonl").path
         var arguments = ["--script", script.map(String.init).joined(separator: ",")]
         if let tls { arguments += ["--cert", tls.certificate, "--key", tls.privateKey] }
-        return Receiver(peer: try Peer.start("webhook_receiver.py", output: file, arguments))
+        return Receiver(peer: try await Peer.start("webhook_receiver.py", output: file, arguments))
     }
 
     var requests: [JSON] {
@@ -182,7 +197,7 @@ func quickSettings(relay: SMTPRelay? = nil, ca: String? = nil) -> DeliverySettin
         pollInterval: .milliseconds(200), smtpTimeout: .seconds(5), webhookTimeout: .seconds(5))
 }
 
-/// Runs `dispatchers` until `done` holds (checked every 50 ms) or `timeout` passes, then stops them.
+/// Runs `dispatchers` until `done` holds (checked every 100 ms) or `timeout` passes, then stops them.
 func run(
     _ dispatchers: [DeliveryService], timeout: Duration = .seconds(20), until done: @escaping @Sendable () async throws -> Bool
 ) async throws {
@@ -191,16 +206,45 @@ func run(
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await done() { break }
-        try await Task.sleep(for: .milliseconds(50))
+        try await Task.sleep(for: .milliseconds(100))
     }
     for dispatcher in dispatchers { dispatcher.stop() }
     for task in tasks { _ = try? await task.value }
 }
 
-/// The notifications of a group as the owner sees them (past RLS).
-func notificationRows(_ db: TestDatabase) throws -> [(id: UUID, status: String, attempts: Int, lastError: String?, channel: String)] {
-    let owner = try db.ownerConnection()
-    defer { owner.close() }
-    return try owner.query("SELECT id, status, attempts, last_error, channel FROM forecourt.notifications ORDER BY created_at, id")
-        .rows.map { (try $0.decode(0), try $0.decode(1), try $0.decode(2), try $0.decode(3), try $0.decode(4)) }
+/// One notification as the owner sees it (past RLS).
+struct NotificationRow: Sendable {
+    let id: UUID
+    let status: String
+    let attempts: Int
+    let lastError: String?
+    let channel: String
+}
+
+/// The notifications of the database, read off the cooperative threads (libpq blocks).
+func notificationRows(_ db: TestDatabase) async throws -> [NotificationRow] {
+    try await offloaded {
+        let owner = try db.ownerConnection()
+        defer { owner.close() }
+        return try owner.query("SELECT id, status, attempts, last_error, channel FROM forecourt.notifications ORDER BY created_at, id")
+            .rows.map {
+                NotificationRow(
+                    id: try $0.decode(0), status: try $0.decode(1), attempts: try $0.decode(2), lastError: try $0.decode(3),
+                    channel: try $0.decode(4))
+            }
+    }
+}
+
+/// Runs blocking work (a process, libpq) on a thread of its own: never on a cooperative thread
+/// (the test process has as many of those as cores, shared by every suite), nor on NIO's shared
+/// thread pool, which the code under test uses.
+func offloaded<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// Waits for a process to end, off the cooperative threads.
+func exited(_ process: Process) async throws {
+    try await offloaded { process.waitUntilExit() }
 }

@@ -9,7 +9,6 @@ would show. --script is a comma-separated list of DATA replies used in turn befo
 """
 import argparse
 import asyncio
-import base64
 import email
 import email.policy
 import json
@@ -58,7 +57,6 @@ class Handler:
             "content_type": message.get_content_type(),
             "text": parts.get("text/plain", ""),
             "html": parts.get("text/html", ""),
-            "raw": base64.b64encode(raw).decode(),
             "max_line": max(len(line) for line in raw.split(b"\r\n")),
             "received": time.time(),
         }
