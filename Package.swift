@@ -73,6 +73,10 @@ let package = Package(
         .systemLibrary(
             name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
         .target(name: "FieldCrypto", dependencies: ["COpenSSL", crypto], swiftSettings: strict),
+        // migrations/*.sql carried in the binary: a build tool plugin turns them into Swift source.
+        .executableTarget(name: "EmbedMigrationsTool", swiftSettings: strict),
+        .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["EmbedMigrationsTool"]),
+        .target(name: "EmbeddedMigrations", swiftSettings: strict, plugins: ["EmbedMigrations"]),
         .target(name: "ForecourtCore", swiftSettings: strict),
         // JSON and the JSON-RPC 2.0 message types, shared by the server and the client library.
         .target(name: "JSONRPC", swiftSettings: strict),
@@ -129,7 +133,7 @@ let package = Package(
         .target(
             name: "ForecourtApp",
             dependencies: [
-                "Postgres", "FieldCrypto", "ForecourtCore", "RPC", "Storage", "Server", "ForecourtClient",
+                "Postgres", "FieldCrypto", "ForecourtCore", "RPC", "Storage", "Server", "ForecourtClient", "EmbeddedMigrations",
                 "Audit", "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications", "Delivery",
                 logging, metrics, crypto,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -186,7 +190,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "ForecourtApp", "ForecourtClient", "Postgres", "Storage", "FieldCrypto", "ForecourtCore", "RPC",
+                "ForecourtApp", "ForecourtClient", "Postgres", "Storage", "FieldCrypto", "ForecourtCore", "RPC", "EmbeddedMigrations",
                 "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications", "Audit", logging,
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ] + testing,

@@ -7,6 +7,7 @@ import Foundation
 import Identity
 import Postgres
 import RPC
+import Storage
 
 /// `forecourt dev`: everything on one machine with no setup.
 ///
@@ -29,6 +30,9 @@ struct DevCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.")
     var logLevel = "info"
+
+    @Flag(help: "Start over: drop the demo database and its keys, then seed the demo again.")
+    var reset = false
 
     static let database = "forecourt"
     /// The login role the service connects as: a member of forecourt_app, nothing more.
@@ -57,12 +61,20 @@ struct DevCommand: AsyncParsableCommand {
 
     private func serve(state: String, cluster: DevCluster) async throws {
         let owner = cluster.connectionString(database: Self.database, user: "postgres")
+        let keysFile = state + "/dev-keys.json"
+        if reset {
+            say("dropping the demo database ...")
+            let admin = try PostgresConnection(connectionString: cluster.connectionString(database: "postgres", user: "postgres"))
+            defer { admin.close() }
+            try admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(Self.database) WITH (FORCE)")
+            try? FileManager.default.removeItem(atPath: keysFile)
+        }
         try prepareDatabase(cluster: cluster)
-        let migrations = try MigrationsDirectory.locate(ProcessInfo.processInfo.environment["FORECOURT_MIGRATIONS_DIR"])
+        let migrations = try MigrationSource.directory(ProcessInfo.processInfo.environment["FORECOURT_MIGRATIONS_DIR"])
         do {
             let connection = try PostgresConnection(connectionString: owner)
             defer { connection.close() }
-            try Migrator(directory: migrations).migrate(on: connection) { migration in
+            try MigrationSource.migrator(migrations).migrate(on: connection) { migration in
                 say("applied migration " + String(format: "%04d", migration.version) + "_\(migration.name).sql")
             }
             try connection.execute(
@@ -81,24 +93,30 @@ struct DevCommand: AsyncParsableCommand {
         if !FileManager.default.fileExists(atPath: keyringPath) {
             try Keyring.generate().createNew(at: keyringPath)
         }
-        let keys = try DemoData.ensure(connectionString: owner, keysFile: state + "/dev-keys.json")
+        var keys = try DemoData.ensure(connectionString: owner, keysFile: keysFile)
+        if keys.story == nil {
+            say("seeding the demo group (customers, orders in every stage, delivered history) ...")
+            keys = try await DemoData.seedStory(
+                keys, keysFile: keysFile, owner: owner,
+                service: cluster.connectionString(database: Self.database, user: Self.serviceRole),
+                keyring: try Keyring.load(path: keyringPath))
+        }
 
+        var overrides = [
+            "FORECOURT_DATABASE_URL": cluster.connectionString(database: Self.database, user: Self.serviceRole),
+            "FORECOURT_LISTEN": listen, "FORECOURT_TLS_CERT": tls.certificate, "FORECOURT_TLS_KEY": tls.privateKey,
+            "FORECOURT_KEYRING": keyringPath, "FORECOURT_METRICS_LISTEN": metricsListen, "FORECOURT_LOG_LEVEL": logLevel,
+        ]
+        overrides["FORECOURT_MIGRATIONS_DIR"] = migrations
         // Delivery settings pass through from the environment (a real relay, if the developer
         // has one); without a relay, emails are written to .forecourt/mail/ instead.
-        let environment = ProcessInfo.processInfo.environment
         let passThrough = [
             "FORECOURT_SMTP_URL", "FORECOURT_SMTP_CA", "FORECOURT_MAIL_FROM", "FORECOURT_DELIVERY_RETRY_BASE",
             "FORECOURT_DELIVERY_MAX_ATTEMPTS", "FORECOURT_WEBHOOK_ALLOW_INSECURE", "FORECOURT_WEBHOOK_CA",
         ]
         var configuration = try ServiceConfiguration.load(
-            environment: environment.filter { passThrough.contains($0.key) },
-            overrides: [
-                "FORECOURT_DATABASE_URL": cluster.connectionString(database: Self.database, user: Self.serviceRole),
-                "FORECOURT_LISTEN": listen, "FORECOURT_TLS_CERT": tls.certificate, "FORECOURT_TLS_KEY": tls.privateKey,
-                "FORECOURT_KEYRING": keyringPath, "FORECOURT_METRICS_LISTEN": metricsListen,
-                "FORECOURT_MIGRATIONS_DIR": migrations, "FORECOURT_LOG_LEVEL": logLevel,
-            ])
-        var mail = configuration.delivery.relay.map { "\($0.host):\($0.port) (FORECOURT_SMTP_URL)" }
+            environment: ProcessInfo.processInfo.environment.filter { passThrough.contains($0.key) }, overrides: overrides)
+        var mail = configuration.delivery.relay.map { "\($0.host):\($0.port) (FORECOURT_SMTP_URL)" } ?? ""
         if configuration.delivery.relay == nil {
             configuration.delivery.mailDirectory = state + "/mail"
             configuration.delivery.mailFrom = configuration.delivery.mailFrom ?? "orders@forecourt.test"
@@ -106,9 +124,10 @@ struct DevCommand: AsyncParsableCommand {
         }
         let ca = tls.ca
         let listen = self.listen
-        let mailText = mail ?? ""
+        let demo = keys
+        let mailText = mail
         try await ServiceRunner.bootstrapAndRun(configuration) { _ in
-            DemoData.printWelcome(keys: keys, listen: listen, ca: ca, mail: mailText)
+            DemoData.printWelcome(keys: demo, listen: listen, ca: ca, mail: mailText)
         }
     }
 
@@ -142,6 +161,33 @@ enum DemoData {
         let groupID: String
         let dealers: [String: String]
         let keys: [Key]
+        /// Set once the story is seeded (a keys file without it is from before the story).
+        var story: DemoStory.Highlights?
+    }
+
+    /// Seeds the story once, through a pool acting as the service, and remembers it in the keys
+    /// file. A failure leaves no keys file, so the next run starts a new demo group.
+    static func seedStory(_ keys: Keys, keysFile: String, owner: String, service: String, keyring: Keyring) async throws -> Keys {
+        let pool = PostgresPool(
+            configuration: AppDatabase.poolConfiguration(connectionString: service, maximumConnections: 2, statementCache: true))
+        let ownerConnection = try PostgresConnection(connectionString: owner)
+        var seeded = keys
+        do {
+            seeded.story = try await DemoStory.seed(
+                database: AppDatabase(pool: pool), cipher: FieldCipher(keyring: keyring), owner: ownerConnection, keys: keys)
+            ownerConnection.close()
+            await pool.shutdown()
+        } catch {
+            ownerConnection.close()
+            await pool.shutdown()
+            try? FileManager.default.removeItem(atPath: keysFile)
+            throw DevCluster.Failure(description: "the demo could not be seeded (\(error)); run forecourt dev --reset")
+        }
+        try FileManager.default.removeItem(atPath: keysFile)
+        guard FileManager.default.createFile(
+            atPath: keysFile, contents: try JSONEncoder().encode(seeded), attributes: [.posixPermissions: 0o600])
+        else { throw DevCluster.Failure(description: "cannot write \(keysFile)") }
+        return seeded
     }
 
     static func ensure(connectionString: String, keysFile: String) throws -> Keys {
@@ -212,11 +258,24 @@ enum DemoData {
             lines.append("  \(key.role.padding(toLength: 15, withPad: " ", startingAt: 0)) \(key.apiKey)  \(key.label)")
         }
         let admin = keys.keys.first { $0.role == Role.groupAdmin.rawValue }?.apiKey ?? "KEY"
+        let portal = keys.keys.first { $0.role == Role.portal.rawValue }?.apiKey ?? "KEY"
+        let call = ".build/debug/forecourt call --connect \(listen) --ca \(ca)"
+        lines.append("Try:")
+        if let story = keys.story {
+            lines += [
+                "  # an order's timeline: its stages, a revised ETA and the delay it caused",
+                "  \(call) --key \(admin) order.timeline '{\"id\": \"\(story.timelineOrderID)\"}'",
+                "  # what a customer sees on the dealer's website",
+                "  \(call) --key \(portal) track.lookup '{\"vin_last8\": \"\(story.trackingVINLast8)\", \"full_name\": \"\(story.trackingName)\"}'",
+                "  # the orders that are late, on hold or overdue",
+                "  \(call) --key \(admin) order.list '{\"delayed\": true}'",
+            ]
+        } else {
+            lines.append("  \(call) --key \(admin) session.whoami")
+        }
         lines += [
-            "Try:",
-            "  .build/debug/forecourt call session.whoami --connect \(listen) --ca \(ca) --key \(admin)",
             "Customer emails go to \(mail).",
-            "Ctrl-C stops the service and PostgreSQL; the data stays for the next run.",
+            "forecourt dev --reset starts the demo over. Ctrl-C stops the service and PostgreSQL; the data stays for the next run.",
             "",
         ]
         say(lines.joined(separator: "\n"))

@@ -41,12 +41,12 @@ struct MigrateCommand: ParsableCommand {
     @Flag(help: "List applied and pending migrations; change nothing.")
     var status = false
 
-    @Option(help: "Directory of the migration files (default: $FORECOURT_MIGRATIONS_DIR or ./migrations).")
+    @Option(help: "Directory of the migration files (default: $FORECOURT_MIGRATIONS_DIR, else those built into forecourt).")
     var migrations: String?
 
     func run() throws {
-        let directory = try MigrationsDirectory.locate(migrations ?? ProcessInfo.processInfo.environment["FORECOURT_MIGRATIONS_DIR"])
-        let migrator = try Migrator(directory: directory)
+        let directory = try MigrationSource.directory(migrations ?? ProcessInfo.processInfo.environment["FORECOURT_MIGRATIONS_DIR"])
+        let migrator = try MigrationSource.migrator(directory)
         let connection = try database.connect()
         defer { connection.close() }
         if status {

@@ -172,10 +172,10 @@ public enum ServiceRunner {
     /// Refuses to serve a database that cannot be reached, whose login role cannot act as
     /// `forecourt_app`, or that has pending migrations. One connection, closed at once, in a
     /// transaction like every one of the service's (role and settings in its first round trip).
-    static func checkDatabase(url: String, statementCache: Bool, migrationsDirectory: String) throws {
+    static func checkDatabase(url: String, statementCache: Bool, migrationsDirectory: String?) throws {
         let migrator: Migrator
         do {
-            migrator = try Migrator(directory: migrationsDirectory)
+            migrator = try MigrationSource.migrator(migrationsDirectory)
         } catch {
             throw StartupError(description: "FORECOURT_MIGRATIONS_DIR: \(error)")
         }

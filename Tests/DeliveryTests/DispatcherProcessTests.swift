@@ -91,7 +91,7 @@ extension DeliveryIntegrationTests {
                 let third = try Self.serve(world, directory: directory, relay: relay, lease: 3)
                 // Whatever happens below, the process does not outlive the test.
                 defer { if third.isRunning { kill(third.processIdentifier, SIGKILL) } }
-                let allSent = try? await eventually(.seconds(40)) {
+                let allSent: Void? = try? await eventually(.seconds(40)) {
                     (try? await notificationRows(db).allSatisfy { $0.status == "sent" }) ?? false
                 }
                 #expect(allSent != nil, "the third instance sent every notification")
