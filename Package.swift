@@ -146,6 +146,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "forecourt", dependencies: ["ForecourtApp"], swiftSettings: strict),
+        // examples/swift is a package of its own for integrators to copy; its program is also
+        // built here, on the same ForecourtClient, so that the tests run it against a real service.
+        .executableTarget(
+            name: "ForecourtExample", dependencies: ["ForecourtClient"], path: "examples/swift/Sources/ForecourtExample",
+            swiftSettings: strict),
         .executableTarget(
             name: "ForecourtBench",
             dependencies: [

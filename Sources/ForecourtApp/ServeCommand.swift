@@ -144,6 +144,7 @@ public enum ServiceRunner {
         // Shut down in reverse order: the listener and the server drain first, the pool last.
         var services: [any Service] = [
             pool, server, EventListenerService(hub: wiring.events, listener: listener, delivery: delivery),
+            MaintenanceService(database: database, logger: Logger(label: "forecourt.maintenance")),
             // Stops first: finishes the message in flight and gives back its claims while the
             // pool is still there.
             delivery,
@@ -180,11 +181,14 @@ public enum ServiceRunner {
             throw StartupError(description: "FORECOURT_MIGRATIONS_DIR: \(error)")
         }
         let pending: [Migrator.Status.Entry]
+        let roleProblem: String?
         do {
             let connection = try PostgresConnection(connectionString: url, preparesStatements: statementCache)
             defer { connection.close() }
             let start = TransactionStart(readOnly: true, role: AppDatabase.role, settings: AppDatabase.transactionSettings)
-            pending = try connection.transaction(start) { try migrator.status(on: $0).pending }
+            (pending, roleProblem) = try connection.transaction(start) {
+                (try migrator.status(on: $0).pending, try AppRole.check($0))
+            }
         } catch let error as PostgresError where error.kind == .insufficientPrivilege {
             throw StartupError(
                 description: "FORECOURT_DATABASE_URL: the login role cannot act as \(AppDatabase.role) (GRANT \(AppDatabase.role) TO it)")
@@ -197,6 +201,7 @@ public enum ServiceRunner {
             throw StartupError(
                 description: "FORECOURT_DATABASE_URL: the database has \(pending.count) pending migration(s); run forecourt migrate")
         }
+        if let roleProblem { throw StartupError(description: "FORECOURT_DATABASE_URL: \(roleProblem)") }
     }
 }
 

@@ -30,8 +30,13 @@ public struct ServiceWiring: Sendable {
     /// - Parameters:
     ///   - cipher: field encryption and the keyed MACs (cursors are MAC'd with it, so every
     ///     instance sharing the keyring accepts every other's cursors).
+    ///   - revalidationInterval: how long a session's key is trusted before it is checked again
+    ///     (the dispatcher's `Limits.revalidationInterval`); the event hub uses it before pushes.
     ///   - allowsInsecureWebhooks: `FORECOURT_WEBHOOK_ALLOW_INSECURE=1` (development and tests).
-    public init(database: AppDatabase, cipher: FieldCipher, allowsInsecureWebhooks: Bool = false) {
+    public init(
+        database: AppDatabase, cipher: FieldCipher, revalidationInterval: Duration = .seconds(2),
+        allowsInsecureWebhooks: Bool = false
+    ) {
         let cursors = CursorCodec { cipher.mac($0, purpose: "cursor") }
         identity = IdentityService(database: database, cursors: cursors)
         dealers = DealerService(database: database, cursors: cursors)
@@ -40,7 +45,10 @@ public struct ServiceWiring: Sendable {
         notifications = NotificationService(
             database: database, cursors: cursors, cipher: cipher, allowsInsecureWebhooks: allowsInsecureWebhooks)
         audit = AuditService(database: database, cursors: cursors)
-        events = EventHub(orders: orders)
+        let dealers = dealers
+        events = EventHub(
+            orders: orders, authority: identity, revalidationInterval: revalidationInterval,
+            checkDealer: { caller, dealer in _ = try await dealers.get(caller: caller, id: dealer) })
         customers = CustomerService(database: database, cipher: cipher, cursors: cursors)
         var registry = MethodRegistry()
         registry.register(SystemMethods.all())

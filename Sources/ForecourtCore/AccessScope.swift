@@ -14,9 +14,13 @@ public enum AccessScope: Sendable, Hashable {
     /// Authentication: the one API key whose hash is given.
     case authentication(keyHash: [UInt8])
     /// The notification dispatcher: reads the queue of every group and takes or gives back
-    /// leases on pending notifications, nothing else (migrations/0006_delivery.sql). Messages
+    /// leases on pending notifications, nothing else (migrations/0007_delivery.sql). Messages
     /// are rendered and outcomes recorded in each notification's own `.group` scope.
     case delivery
+    /// The revocation watcher: keys of every group revoked in the last minutes (ids only are read).
+    case revocations
+    /// Purges: rows of every group past their retention, and nothing younger.
+    case maintenance
 
     /// The scope a principal's ordinary calls run in.
     public static func of(_ principal: Principal) throws -> AccessScope {
@@ -43,6 +47,10 @@ public enum AccessScope: Sendable, Hashable {
             return [("forecourt.scope", "auth"), ("forecourt.key_hash", keyHash.hexString)]
         case .delivery:
             return [("forecourt.scope", "delivery")]
+        case .revocations:
+            return [("forecourt.scope", "revocations")]
+        case .maintenance:
+            return [("forecourt.scope", "maintenance")]
         }
     }
 }

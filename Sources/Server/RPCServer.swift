@@ -158,12 +158,13 @@ public final class RPCServer: Service, Sendable {
 
     private func initializeConnection(_ channel: any Channel) -> EventLoopFuture<Void> {
         let key = ObjectIdentifier(channel)
-        let (admitted, count) = state.withLock { state -> (Bool, Int) in
-            guard !state.shuttingDown, state.connections.count < configuration.maximumConnections else {
-                return (false, state.connections.count)
-            }
+        // The gauge is recorded under the lock, so that concurrent opens and closes on different
+        // event loops cannot leave it at a stale count.
+        let admitted = state.withLock { state -> Bool in
+            guard !state.shuttingDown, state.connections.count < configuration.maximumConnections else { return false }
             state.connections[key] = channel
-            return (true, state.connections.count)
+            connectionsGauge.record(state.connections.count)
+            return true
         }
         guard admitted else {
             rejectedCounter.increment()
@@ -172,13 +173,11 @@ public final class RPCServer: Service, Sendable {
             return channel.eventLoop.makeSucceededVoidFuture()
         }
         acceptedCounter.increment()
-        connectionsGauge.record(count)
         channel.closeFuture.whenComplete { [self] _ in
-            let count = state.withLock { state in
+            state.withLock { state in
                 state.connections[key] = nil
-                return state.connections.count
+                connectionsGauge.record(state.connections.count)
             }
-            connectionsGauge.record(count)
         }
         let settings = RPCConnectionHandler.Settings(
             maximumInFlight: configuration.maximumInFlightPerConnection,

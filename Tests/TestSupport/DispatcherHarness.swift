@@ -22,7 +22,9 @@ public struct DispatcherHarness: Sendable {
     ) {
         database = AppDatabase(pool: db.pool)
         self.cipher = cipher
-        wiring = ServiceWiring(database: database, cipher: cipher, allowsInsecureWebhooks: allowsInsecureWebhooks)
+        wiring = ServiceWiring(
+            database: database, cipher: cipher, revalidationInterval: limits.revalidationInterval,
+            allowsInsecureWebhooks: allowsInsecureWebhooks)
         dispatcher = wiring.dispatcher(limits: limits, logger: logger)
     }
 
