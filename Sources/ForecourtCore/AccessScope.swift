@@ -14,7 +14,7 @@ public enum AccessScope: Sendable, Hashable {
     /// Authentication: the one API key whose hash is given.
     case authentication(keyHash: [UInt8])
     /// The notification dispatcher: reads the queue of every group and takes or gives back
-    /// leases on pending notifications, nothing else (migrations/0008_delivery.sql). Messages
+    /// leases on pending notifications, nothing else (migrations/0009_delivery.sql). Messages
     /// are rendered and outcomes recorded in each notification's own `.group` scope.
     case delivery
     /// The revocation watcher: keys of every group revoked in the last minutes (ids only are read).
