@@ -16,11 +16,12 @@ let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metri
 let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
 let testing: [Target.Dependency] = ["TestSupport"]
 
-/// An area module: its models, validation, SQL, service and JSON-RPC methods.
+/// An area module: its models, validation, SQL, service and JSON-RPC methods. `extra` names
+/// only what the area imports beyond the four every area uses.
 func area(_ name: String, _ extra: [Target.Dependency] = []) -> Target {
     .target(
         name: name,
-        dependencies: ["ForecourtCore", "Postgres", "Storage", "RPC", "FieldCrypto", logging] + extra,
+        dependencies: ["ForecourtCore", "Postgres", "Storage", "RPC"] + extra,
         swiftSettings: strict
     )
 }
@@ -52,7 +53,7 @@ let package = Package(
         .target(
             name: "Postgres",
             dependencies: [
-                "CLibPQ", logging, metrics, crypto,
+                "CLibPQ", "ForecourtCore", logging, metrics, crypto,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ] + nio,
             swiftSettings: strict
@@ -62,41 +63,52 @@ let package = Package(
         .systemLibrary(
             name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
         .target(name: "FieldCrypto", dependencies: ["COpenSSL", crypto], swiftSettings: strict),
+        // migrations/*.sql carried in the binary: a build tool plugin turns them into Swift source.
+        .executableTarget(name: "EmbedMigrationsTool", swiftSettings: strict),
+        .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["EmbedMigrationsTool"]),
+        .target(name: "EmbeddedMigrations", swiftSettings: strict, plugins: ["EmbedMigrations"]),
         .target(name: "ForecourtCore", swiftSettings: strict),
-        .target(name: "RPC", dependencies: ["ForecourtCore", logging, metrics], swiftSettings: strict),
+        // JSON and the JSON-RPC 2.0 message types, shared by the server and the client library.
+        .target(name: "JSONRPC", swiftSettings: strict),
+        // The bounded line decoder, for the server's and the client's pipelines.
+        .target(name: "LineFraming", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
+        .target(name: "RPC", dependencies: ["JSONRPC", "ForecourtCore", logging, metrics], swiftSettings: strict),
         .target(
             name: "Storage",
             dependencies: ["ForecourtCore", "Postgres", "FieldCrypto", logging, crypto],
             swiftSettings: strict
         ),
         area("Audit"),
-        area("Identity", ["Audit", crypto]),
+        area("Identity", ["Audit", crypto, logging]),
         area("Dealers", ["Audit"]),
-        area("Notifications", ["Audit"]),
-        area("Customers", ["Audit"]),
-        area("Orders", ["Audit", "Customers", "Dealers", "Notifications"]),
-        area("Events", ["Orders"]),
+        area("Notifications"),
+        area("Customers", ["Audit", "FieldCrypto"]),
+        area("Orders", ["Audit", "FieldCrypto", "Notifications"]),
+        // Events reads orders and listens through Postgres; it writes nothing, so no Storage.
+        .target(name: "Events", dependencies: ["ForecourtCore", "Postgres", "RPC", "Orders", logging], swiftSettings: strict),
         .target(
             name: "Server",
             dependencies: [
-                "RPC", "ForecourtCore", logging, metrics,
+                "RPC", "LineFraming", logging, metrics, crypto,
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ] + nio,
             swiftSettings: strict
         ),
         .target(
             name: "ForecourtClient",
             dependencies: [
-                "RPC", .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio"),
+                "JSONRPC", "LineFraming",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "NIOTLS", package: "swift-nio"),
             ] + nio,
             swiftSettings: strict
         ),
         .target(
             name: "ForecourtApp",
             dependencies: [
-                "Postgres", "FieldCrypto", "ForecourtCore", "RPC", "Storage", "Server", "ForecourtClient",
+                "Postgres", "FieldCrypto", "ForecourtCore", "RPC", "Storage", "Server", "ForecourtClient", "EmbeddedMigrations",
                 "Audit", "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications",
                 logging, metrics, crypto,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -109,6 +121,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "forecourt", dependencies: ["ForecourtApp"], swiftSettings: strict),
+        // examples/swift is a package of its own for integrators to copy; its program is also
+        // built here, on the same ForecourtClient, so that the tests run it against a real service.
+        .executableTarget(
+            name: "ForecourtExample", dependencies: ["ForecourtClient"], path: "examples/swift/Sources/ForecourtExample",
+            swiftSettings: strict),
         .executableTarget(
             name: "ForecourtBench",
             dependencies: [
@@ -124,14 +141,14 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Postgres", "Storage", "Identity", "Dealers", "FieldCrypto", "ForecourtApp", "ForecourtClient",
+                "Postgres", "Storage", "Identity", "Dealers", "Customers", "FieldCrypto", "ForecourtApp", "ForecourtClient",
                 "ForecourtCore", "RPC", logging, crypto, .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"] + testing, swiftSettings: strict),
-        .testTarget(name: "FieldCryptoTests", dependencies: ["FieldCrypto"], swiftSettings: strict),
+        .testTarget(name: "FieldCryptoTests", dependencies: ["FieldCrypto", "ForecourtCore"], swiftSettings: strict),
         .testTarget(name: "ForecourtCoreTests", dependencies: ["ForecourtCore"], swiftSettings: strict),
         .testTarget(
             name: "RPCTests",
@@ -141,7 +158,8 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "RPC", "ForecourtCore", "ForecourtClient", "ForecourtApp", logging, crypto,
+                "Server", "RPC", "ForecourtCore", "ForecourtClient", "ForecourtApp", "TestSupport", logging, crypto,
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -152,8 +170,9 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "ForecourtApp", "ForecourtClient", "Postgres", "Storage", "FieldCrypto", "ForecourtCore", "RPC",
+                "ForecourtApp", "ForecourtClient", "Postgres", "Storage", "FieldCrypto", "ForecourtCore", "RPC", "EmbeddedMigrations",
                 "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications", "Audit", logging,
+                .product(name: "InMemoryLogging", package: "swift-log"),
             ] + testing,
             swiftSettings: strict
         ),

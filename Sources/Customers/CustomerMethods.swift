@@ -19,16 +19,16 @@ public enum CustomerMethods {
     public static func all(_ service: CustomerService) -> [RPCMethod] {
         [
             RPCMethod(
-                "customer.create", roles: writers, mutating: true,
+                "customer.create", roles: writers, mutating: true, schema: .customerCreate,
                 decode: { params in (try CustomerRules.externalRef(params), try CustomerRules.content(params)) },
                 run: { context, input in
                     try await service.create(caller: try context.caller, externalRef: input.0, content: input.1)
                 }),
             RPCMethod(
-                "customer.get", roles: readers, decode: { try $0.uuid("id") },
+                "customer.get", roles: readers, schema: .customerGet, decode: { try $0.uuid("id") },
                 run: { context, id in try await service.get(caller: try context.caller, id: id) }),
             RPCMethod(
-                "customer.update", roles: writers, mutating: true,
+                "customer.update", roles: writers, mutating: true, schema: .customerUpdate,
                 decode: { params in
                     Update(
                         id: try params.uuid("id"), version: try params.int("version", in: 1...Int(Int32.max)),
@@ -38,19 +38,19 @@ public enum CustomerMethods {
                     try await service.update(caller: try context.caller, id: input.id, version: input.version, patch: input.patch)
                 }),
             RPCMethod(
-                "customer.find", roles: readers, decode: decodeLookup,
+                "customer.find", roles: readers, schema: .customerFind, decode: decodeLookup,
                 run: { context, lookup in
                     let items = try await service.find(caller: try context.caller, lookup)
                     return ["items": items.json] as JSON
                 }),
             RPCMethod(
-                "customer.upsert_batch", roles: writers, mutating: true, decode: decodeBatch,
+                "customer.upsert_batch", roles: writers, mutating: true, schema: .customerUpsertBatch, decode: decodeBatch,
                 run: { context, records in
                     let results = try await service.upsertBatch(caller: try context.caller, records)
                     return ["results": results.json] as JSON
                 }),
             RPCMethod(
-                "customer.changes", roles: readers,
+                "customer.changes", roles: readers, schema: .customerChanges,
                 decode: { params in
                     (try params.optionalString("after", maxLength: 512), try params.listLimit())
                 },
@@ -58,7 +58,7 @@ public enum CustomerMethods {
                     try await service.changes(caller: try context.caller, after: input.0, limit: input.1)
                 }),
             RPCMethod(
-                "customer.erase", roles: writers, mutating: true, decode: { try $0.uuid("id") },
+                "customer.erase", roles: writers, mutating: true, schema: .customerErase, decode: { try $0.uuid("id") },
                 run: { context, id in
                     try await service.erase(caller: try context.caller, id: id)
                     return ["id": id.json, "erased": true] as JSON

@@ -9,7 +9,7 @@ public enum DealerMethods {
     public static func all(_ service: DealerService) -> [RPCMethod] {
         [
             RPCMethod(
-                "dealer.create", roles: [.groupAdmin], mutating: true,
+                "dealer.create", roles: [.groupAdmin], mutating: true, schema: .dealerCreate,
                 decode: { params in
                     DealerService.NewDealer(
                         code: try DealerRules.code(try params.string("code", maxLength: 12)),
@@ -19,16 +19,16 @@ public enum DealerMethods {
                 },
                 run: { context, new in try await service.create(caller: try context.caller, new) }),
             RPCMethod(
-                "dealer.get", roles: readers, decode: { try $0.uuid("id") },
+                "dealer.get", roles: readers, schema: .dealerGet, decode: { try $0.uuid("id") },
                 run: { context, id in try await service.get(caller: try context.caller, id: id) }),
             RPCMethod(
-                "dealer.list", roles: readers,
+                "dealer.list", roles: readers, schema: .dealerList,
                 decode: { try $0.listRequest() },
                 run: { context, input in
                     try await service.list(caller: try context.caller, limit: input.limit, after: input.after)
                 }),
             RPCMethod(
-                "dealer.update", roles: [.groupAdmin], mutating: true,
+                "dealer.update", roles: [.groupAdmin], mutating: true, schema: .dealerUpdate,
                 decode: { params in
                     let timezone = try params.patchString("timezone", maxLength: 64)
                     if case .set(let name) = timezone { _ = try DealerRules.timezone(name) }

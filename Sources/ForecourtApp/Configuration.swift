@@ -1,4 +1,6 @@
+import EmbeddedMigrations
 import Foundation
+import Postgres
 
 /// A setting that is missing or wrong: start-up stops with one line naming it.
 struct ConfigurationError: Error, CustomStringConvertible {
@@ -30,7 +32,7 @@ public struct ServiceConfiguration: Sendable {
     public var metricsHost: String?
     public var metricsPort: Int
     public var databasePoolSize: Int
-    public var migrationsDirectory: String
+    public var migrationsDirectory: String?
     public var logLevel: String
     /// Whether SIGHUP re-reads the TLS files. Signals are process-wide: instances embedded in
     /// one process (tests) leave them to the process.
@@ -39,7 +41,7 @@ public struct ServiceConfiguration: Sendable {
     public init(
         databaseURL: String, listenHost: String = "127.0.0.1", listenPort: Int, tlsCertificatePath: String,
         tlsKeyPath: String, tlsClientCAPath: String? = nil, keyringPath: String, metricsHost: String? = nil,
-        metricsPort: Int = 0, databasePoolSize: Int = 10, migrationsDirectory: String, logLevel: String = "info",
+        metricsPort: Int = 0, databasePoolSize: Int = 10, migrationsDirectory: String? = nil, logLevel: String = "info",
         reloadsCertificatesOnSIGHUP: Bool = true, databaseDirectURL: String? = nil, databaseStatementCache: Bool = true
     ) {
         self.databaseURL = databaseURL
@@ -112,7 +114,7 @@ public struct ServiceConfiguration: Sendable {
         guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
             throw ConfigurationError(setting: "FORECOURT_LOG_LEVEL", problem: "must be trace, debug, info, notice, warning, error or critical")
         }
-        let migrations = try MigrationsDirectory.locate(value("FORECOURT_MIGRATIONS_DIR"))
+        let migrations = try MigrationSource.directory(value("FORECOURT_MIGRATIONS_DIR"))
         return ServiceConfiguration(
             databaseURL: databaseURL, listenHost: host, listenPort: port, tlsCertificatePath: certificate,
             tlsKeyPath: key, tlsClientCAPath: clientCA, keyringPath: keyring, metricsHost: metricsHost,
@@ -129,28 +131,23 @@ public struct ServiceConfiguration: Sendable {
     }
 }
 
-/// Where the migration files are: an explicit setting, `./migrations`, or beside the
-/// executable (`.build/debug/forecourt` in a checkout, `share/forecourt/migrations` when installed).
-enum MigrationsDirectory {
-    static func locate(_ explicit: String?) throws(ConfigurationError) -> String {
+/// Where the migrations come from: the directory `FORECOURT_MIGRATIONS_DIR` (or `--migrations`)
+/// names when it is set, else the ones embedded in this binary when it was built, so that
+/// `forecourt migrate` and `serve` need no files at run time (docs/operations.md, "Migrations").
+enum MigrationSource {
+    /// The explicit directory, checked; nil for the embedded migrations.
+    static func directory(_ explicit: String?) throws(ConfigurationError) -> String? {
+        guard let explicit else { return nil }
         var isDirectory: ObjCBool = false
-        if let explicit {
-            guard FileManager.default.fileExists(atPath: explicit, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw ConfigurationError(setting: "FORECOURT_MIGRATIONS_DIR", problem: "\(explicit) is not a directory")
-            }
-            return explicit
+        guard FileManager.default.fileExists(atPath: explicit, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ConfigurationError(setting: "FORECOURT_MIGRATIONS_DIR", problem: "\(explicit) is not a directory")
         }
-        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
-            .deletingLastPathComponent()
-        let candidates = [
-            FileManager.default.currentDirectoryPath + "/migrations",
-            executable.appendingPathComponent("../../../migrations").standardized.path,
-            executable.appendingPathComponent("../share/forecourt/migrations").standardized.path,
-        ]
-        for candidate in candidates
-        where FileManager.default.fileExists(atPath: candidate + "/0001_foundation.sql") {
-            return candidate
-        }
-        throw ConfigurationError(setting: "FORECOURT_MIGRATIONS_DIR", problem: "not set and no migrations/ directory found")
+        return explicit
+    }
+
+    /// The migrations of `directory`, or the embedded ones when it is nil.
+    static func migrator(_ directory: String?) throws -> Migrator {
+        if let directory { return try Migrator(directory: directory) }
+        return try Migrator(files: EmbeddedMigrations.files)
     }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Server
 import SwiftASN1
 import X509
 
@@ -35,20 +36,8 @@ public enum DevCertificates {
             return (certificatePath, keyPath, caPath)
         }
         let ca = try loadOrCreateCA(certificatePath: caPath, keyPath: caKeyPath)
-        let key = P256.Signing.PrivateKey()
-        let now = Date()
-        let subject = try DistinguishedName {
-            OrganizationName("Forecourt development")
-            CommonName("localhost")
-        }
-        let certificate = try Certificate(
-            version: .v3,
-            serialNumber: Certificate.SerialNumber(),
-            publicKey: Certificate.PublicKey(key.publicKey),
-            notValidBefore: now.addingTimeInterval(-3600),
-            notValidAfter: now.addingTimeInterval(397 * 86_400),
-            issuer: ca.certificate.subject,
-            subject: subject,
+        let (certificate, key) = try issue(
+            by: ca, commonName: "localhost",
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true))
@@ -58,9 +47,7 @@ public enum DevCertificates {
                     .ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])),
                     .ipAddress(ASN1OctetString(contentBytes: ArraySlice([UInt8](repeating: 0, count: 15) + [1]))),
                 ])
-            },
-            issuerPrivateKey: Certificate.PrivateKey(ca.key)
-        )
+            })
         try? manager.removeItem(atPath: keyPath)
         try writePrivate(key.pemRepresentation, to: keyPath)
         try? manager.removeItem(atPath: certificatePath)
@@ -80,6 +67,31 @@ public enum DevCertificates {
         }
         try ensure(in: directory)
         let ca = try loadOrCreateCA(certificatePath: path(directory, caCertificateFile), keyPath: path(directory, caKeyFile))
+        let (certificate, key) = try issue(
+            by: ca, commonName: name,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true))
+                try ExtendedKeyUsage([.clientAuth])
+            })
+        let certificatePath = path(directory, "\(name).pem")
+        let keyPath = path(directory, "\(name)-key.pem")
+        try? FileManager.default.removeItem(atPath: keyPath)
+        try writePrivate(key.pemRepresentation, to: keyPath)
+        try? FileManager.default.removeItem(atPath: certificatePath)
+        try writeFile(try certificate.serializeAsPEM().pemString + "\n", to: certificatePath, mode: 0o644)
+        var serializer = DER.Serializer()
+        try serializer.serialize(certificate)
+        return (certificatePath, keyPath, ClientCertificate.fingerprint(der: serializer.serializedBytes))
+    }
+
+    // MARK: private
+
+    /// A leaf certificate with a new P-256 key, signed by the dev CA, valid for 397 days (the
+    /// most browsers accept) from an hour ago.
+    private static func issue(
+        by ca: (certificate: Certificate, key: P256.Signing.PrivateKey), commonName: String, extensions: Certificate.Extensions
+    ) throws -> (Certificate, P256.Signing.PrivateKey) {
         let key = P256.Signing.PrivateKey()
         let now = Date()
         let certificate = try Certificate(
@@ -91,27 +103,12 @@ public enum DevCertificates {
             issuer: ca.certificate.subject,
             subject: try DistinguishedName {
                 OrganizationName("Forecourt development")
-                CommonName(name)
+                CommonName(commonName)
             },
-            extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.notCertificateAuthority)
-                Critical(KeyUsage(digitalSignature: true))
-                try ExtendedKeyUsage([.clientAuth])
-            },
-            issuerPrivateKey: Certificate.PrivateKey(ca.key)
-        )
-        let certificatePath = path(directory, "\(name).pem")
-        let keyPath = path(directory, "\(name)-key.pem")
-        try? FileManager.default.removeItem(atPath: keyPath)
-        try writePrivate(key.pemRepresentation, to: keyPath)
-        try? FileManager.default.removeItem(atPath: certificatePath)
-        try writeFile(try certificate.serializeAsPEM().pemString + "\n", to: certificatePath, mode: 0o644)
-        var serializer = DER.Serializer()
-        try serializer.serialize(certificate)
-        return (certificatePath, keyPath, Array(SHA256.hash(data: serializer.serializedBytes)))
+            extensions: extensions,
+            issuerPrivateKey: Certificate.PrivateKey(ca.key))
+        return (certificate, key)
     }
-
-    // MARK: private
 
     private static func loadOrCreateCA(
         certificatePath: String, keyPath: String

@@ -7,6 +7,7 @@ import Foundation
 import Identity
 import Postgres
 import RPC
+import Storage
 
 /// `forecourt dev`: everything on one machine with no setup.
 ///
@@ -29,6 +30,9 @@ struct DevCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.")
     var logLevel = "info"
+
+    @Flag(help: "Start over: drop the demo database and its keys, then seed the demo again.")
+    var reset = false
 
     static let database = "forecourt"
     /// The login role the service connects as: a member of forecourt_app, nothing more.
@@ -57,12 +61,20 @@ struct DevCommand: AsyncParsableCommand {
 
     private func serve(state: String, cluster: DevCluster) async throws {
         let owner = cluster.connectionString(database: Self.database, user: "postgres")
+        let keysFile = state + "/dev-keys.json"
+        if reset {
+            say("dropping the demo database ...")
+            let admin = try PostgresConnection(connectionString: cluster.connectionString(database: "postgres", user: "postgres"))
+            defer { admin.close() }
+            try admin.execute(unsafeSQL: "DROP DATABASE IF EXISTS \(Self.database) WITH (FORCE)")
+            try? FileManager.default.removeItem(atPath: keysFile)
+        }
         try prepareDatabase(cluster: cluster)
-        let migrations = try MigrationsDirectory.locate(ProcessInfo.processInfo.environment["FORECOURT_MIGRATIONS_DIR"])
+        let migrations = try MigrationSource.directory(ProcessInfo.processInfo.environment["FORECOURT_MIGRATIONS_DIR"])
         do {
             let connection = try PostgresConnection(connectionString: owner)
             defer { connection.close() }
-            try Migrator(directory: migrations).migrate(on: connection) { migration in
+            try MigrationSource.migrator(migrations).migrate(on: connection) { migration in
                 say("applied migration " + String(format: "%04d", migration.version) + "_\(migration.name).sql")
             }
             try connection.execute(
@@ -81,20 +93,27 @@ struct DevCommand: AsyncParsableCommand {
         if !FileManager.default.fileExists(atPath: keyringPath) {
             try Keyring.generate().createNew(at: keyringPath)
         }
-        let keys = try DemoData.ensure(connectionString: owner, keysFile: state + "/dev-keys.json")
+        var keys = try DemoData.ensure(connectionString: owner, keysFile: keysFile)
+        if keys.story == nil {
+            say("seeding the demo group (customers, orders in every stage, delivered history) ...")
+            keys = try await DemoData.seedStory(
+                keys, keysFile: keysFile, owner: owner,
+                service: cluster.connectionString(database: Self.database, user: Self.serviceRole),
+                keyring: try Keyring.load(path: keyringPath))
+        }
 
-        let configuration = try ServiceConfiguration.load(
-            environment: [:],
-            overrides: [
-                "FORECOURT_DATABASE_URL": cluster.connectionString(database: Self.database, user: Self.serviceRole),
-                "FORECOURT_LISTEN": listen, "FORECOURT_TLS_CERT": tls.certificate, "FORECOURT_TLS_KEY": tls.privateKey,
-                "FORECOURT_KEYRING": keyringPath, "FORECOURT_METRICS_LISTEN": metricsListen,
-                "FORECOURT_MIGRATIONS_DIR": migrations, "FORECOURT_LOG_LEVEL": logLevel,
-            ])
+        var overrides = [
+            "FORECOURT_DATABASE_URL": cluster.connectionString(database: Self.database, user: Self.serviceRole),
+            "FORECOURT_LISTEN": listen, "FORECOURT_TLS_CERT": tls.certificate, "FORECOURT_TLS_KEY": tls.privateKey,
+            "FORECOURT_KEYRING": keyringPath, "FORECOURT_METRICS_LISTEN": metricsListen, "FORECOURT_LOG_LEVEL": logLevel,
+        ]
+        overrides["FORECOURT_MIGRATIONS_DIR"] = migrations
+        let configuration = try ServiceConfiguration.load(environment: [:], overrides: overrides)
         let ca = tls.ca
         let listen = self.listen
+        let demo = keys
         try await ServiceRunner.bootstrapAndRun(configuration) { _ in
-            DemoData.printWelcome(keys: keys, listen: listen, ca: ca)
+            DemoData.printWelcome(keys: demo, listen: listen, ca: ca)
         }
     }
 
@@ -128,6 +147,33 @@ enum DemoData {
         let groupID: String
         let dealers: [String: String]
         let keys: [Key]
+        /// Set once the story is seeded (a keys file without it is from before the story).
+        var story: DemoStory.Highlights?
+    }
+
+    /// Seeds the story once, through a pool acting as the service, and remembers it in the keys
+    /// file. A failure leaves no keys file, so the next run starts a new demo group.
+    static func seedStory(_ keys: Keys, keysFile: String, owner: String, service: String, keyring: Keyring) async throws -> Keys {
+        let pool = PostgresPool(
+            configuration: AppDatabase.poolConfiguration(connectionString: service, maximumConnections: 2, statementCache: true))
+        let ownerConnection = try PostgresConnection(connectionString: owner)
+        var seeded = keys
+        do {
+            seeded.story = try await DemoStory.seed(
+                database: AppDatabase(pool: pool), cipher: FieldCipher(keyring: keyring), owner: ownerConnection, keys: keys)
+            ownerConnection.close()
+            await pool.shutdown()
+        } catch {
+            ownerConnection.close()
+            await pool.shutdown()
+            try? FileManager.default.removeItem(atPath: keysFile)
+            throw DevCluster.Failure(description: "the demo could not be seeded (\(error)); run forecourt dev --reset")
+        }
+        try FileManager.default.removeItem(atPath: keysFile)
+        guard FileManager.default.createFile(
+            atPath: keysFile, contents: try JSONEncoder().encode(seeded), attributes: [.posixPermissions: 0o600])
+        else { throw DevCluster.Failure(description: "cannot write \(keysFile)") }
+        return seeded
     }
 
     static func ensure(connectionString: String, keysFile: String) throws -> Keys {
@@ -198,10 +244,23 @@ enum DemoData {
             lines.append("  \(key.role.padding(toLength: 15, withPad: " ", startingAt: 0)) \(key.apiKey)  \(key.label)")
         }
         let admin = keys.keys.first { $0.role == Role.groupAdmin.rawValue }?.apiKey ?? "KEY"
+        let portal = keys.keys.first { $0.role == Role.portal.rawValue }?.apiKey ?? "KEY"
+        let call = ".build/debug/forecourt call --connect \(listen) --ca \(ca)"
+        lines.append("Try:")
+        if let story = keys.story {
+            lines += [
+                "  # an order's timeline: its stages, a revised ETA and the delay it caused",
+                "  \(call) --key \(admin) order.timeline '{\"id\": \"\(story.timelineOrderID)\"}'",
+                "  # what a customer sees on the dealer's website",
+                "  \(call) --key \(portal) track.lookup '{\"vin_last8\": \"\(story.trackingVINLast8)\", \"full_name\": \"\(story.trackingName)\"}'",
+                "  # the orders that are late, on hold or overdue",
+                "  \(call) --key \(admin) order.list '{\"delayed\": true}'",
+            ]
+        } else {
+            lines.append("  \(call) --key \(admin) session.whoami")
+        }
         lines += [
-            "Try:",
-            "  .build/debug/forecourt call session.whoami --connect \(listen) --ca \(ca) --key \(admin)",
-            "Ctrl-C stops the service and PostgreSQL; the data stays for the next run.",
+            "forecourt dev --reset starts the demo over. Ctrl-C stops the service and PostgreSQL; the data stays for the next run.",
             "",
         ]
         say(lines.joined(separator: "\n"))

@@ -1,13 +1,14 @@
 import ArgumentParser
 import Audit
-import Crypto
 import Dealers
 import ForecourtCore
 import Foundation
 import Identity
 import NIOSSL
 import Postgres
+import Server
 import RPC
+import Storage
 
 /// Options shared by the commands that talk to the database as the operator (the owner).
 struct DatabaseOptions: ParsableArguments {
@@ -41,12 +42,12 @@ struct MigrateCommand: ParsableCommand {
     @Flag(help: "List applied and pending migrations; change nothing.")
     var status = false
 
-    @Option(help: "Directory of the migration files (default: $FORECOURT_MIGRATIONS_DIR or ./migrations).")
+    @Option(help: "Directory of the migration files (default: $FORECOURT_MIGRATIONS_DIR, else those built into forecourt).")
     var migrations: String?
 
     func run() throws {
-        let directory = try MigrationsDirectory.locate(migrations ?? ProcessInfo.processInfo.environment["FORECOURT_MIGRATIONS_DIR"])
-        let migrator = try Migrator(directory: directory)
+        let directory = try MigrationSource.directory(migrations ?? ProcessInfo.processInfo.environment["FORECOURT_MIGRATIONS_DIR"])
+        let migrator = try MigrationSource.migrator(directory)
         let connection = try database.connect()
         defer { connection.close() }
         if status {
@@ -60,6 +61,11 @@ struct MigrateCommand: ParsableCommand {
             print("applied " + String(format: "%04d", migration.version) + "_\(migration.name).sql")
         }
         if applied.isEmpty { print("the database is up to date") }
+        // A forecourt_app that existed before 0001 was accepted as it was: check it every time.
+        if let problem = try AppRole.check(connection) {
+            printError("forecourt migrate: \(problem)")
+            throw ExitCode(1)
+        }
     }
 }
 
@@ -97,7 +103,71 @@ struct GroupCommand: ParsableCommand {
 
 struct KeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "key", abstract: "Manage API keys.", subcommands: [Create.self])
+        commandName: "key", abstract: "Manage API keys.", subcommands: [Create.self, List.self, Revoke.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List API keys (never their secrets), of every group or of one.",
+            discussion: "Keys with no group (factory, and portal keys for every group) are listed without --group.")
+
+        @OptionGroup var database: DatabaseOptions
+
+        @Option(help: "Only the keys of this dealer group.")
+        var group: String?
+
+        @Flag(help: "One JSON object per key, one per line.")
+        var json = false
+
+        func run() throws {
+            let connection = try database.connect()
+            defer { connection.close() }
+            for line in try lines(connection) { print(line) }
+        }
+
+        /// The output: a header and one tab-separated line per key, oldest first, or JSON lines.
+        func lines(_ connection: PostgresConnection) throws -> [String] {
+            let groupID = try group.map { text -> UUID in
+                guard let id = UUID(uuidString: text) else { throw ValidationError("--group: not a UUID") }
+                return id
+            }
+            let records = try KeyRecord.all(connection, group: groupID)
+            if json { return records.map { JSONWriter.string($0.json) } }
+            func text(_ id: UUID?) -> String { id?.uuidString.lowercased() ?? "-" }
+            return ["id\trole\tgroup\tdealer\tprefix\tcreated_at\trevoked_at\tlabel"]
+                + records.map { record in
+                    [
+                        text(record.id), record.role.rawValue, text(record.dealerGroupID), text(record.dealerID),
+                        record.prefix, RFC3339.format(record.createdAt), record.revokedAt.map(RFC3339.format) ?? "-",
+                        record.label,
+                    ].joined(separator: "\t")
+                }
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke an API key, of any group or of none.",
+            discussion: """
+                New sessions fail at once; open sessions, their subscriptions included, within 5 seconds. \
+                Revoking a revoked key changes nothing.
+                """)
+
+        @OptionGroup var database: DatabaseOptions
+
+        @Argument(help: "The key's id (forecourt key list).")
+        var id: String
+
+        func run() throws {
+            guard let keyID = UUID(uuidString: id) else { throw ValidationError("ID: not a UUID") }
+            let connection = try database.connect()
+            defer { connection.close() }
+            guard let (record, changed) = try KeyRecord.revoke(connection, id: keyID) else {
+                throw ValidationError("ID: no such key")
+            }
+            let what = "\(record.role.rawValue) key \(record.id.uuidString.lowercased()) (\(record.label))"
+            print(changed ? "revoked \(what)" : "\(what) was already revoked")
+        }
+    }
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -136,12 +206,11 @@ struct KeyCommand: ParsableCommand {
                 guard let id = UUID(uuidString: text) else { throw ValidationError("--dealer: not a UUID") }
                 return id
             }
-            if role.mustBeGlobal, groupID != nil { throw ValidationError("--group: \(role.rawValue) keys span every group") }
-            if !role.mayBeGlobal, groupID == nil { throw ValidationError("--group: required for \(role.rawValue) keys") }
-            if role.isDealerScoped != (dealerID != nil) {
-                throw ValidationError(role.isDealerScoped ? "--dealer: required for \(role.rawValue) keys" : "--dealer: only for dealer_manager and sales keys")
+            do {
+                try KeyRecord.validate(role: role, group: groupID, dealer: dealerID, label: label)
+            } catch {
+                throw ValidationError(error.optionName + ": " + error.message)
             }
-            guard (1...200).contains(label.count) else { throw ValidationError("--label: 1 to 200 characters") }
             // A client certificate is registered under the SHA-256 of its DER form, which is what
             // the server computes for the certificate a client presents.
             var certificateHash: [UInt8]?
@@ -149,7 +218,7 @@ struct KeyCommand: ParsableCommand {
                 guard let certificate = try? NIOSSLCertificate.fromPEMFile(clientCertificate).first else {
                     throw ValidationError("--client-certificate: cannot read a PEM certificate from \(clientCertificate)")
                 }
-                certificateHash = Array(SHA256.hash(data: try certificate.toDERBytes()))
+                certificateHash = ClientCertificate.fingerprint(der: try certificate.toDERBytes())
             }
             let connection = try database.connect()
             defer { connection.close() }
@@ -162,22 +231,13 @@ struct KeyCommand: ParsableCommand {
                         throw ValidationError("--group: no such dealer group")
                     }
                 }
-                if let dealerID, let groupID {
-                    guard try connection.query(
-                        "SELECT 1 FROM forecourt.dealers WHERE dealer_group_id = \(groupID) AND id = \(dealerID)"
-                    ).count == 1 else {
-                        throw ValidationError("--dealer: no such dealer in this group")
-                    }
+                do {
+                    return try KeyRecord.create(
+                        connection, role: role, group: groupID, dealer: dealerID, label: label, keyHash: keyHash,
+                        prefix: prefix, createdBy: nil)
+                } catch let error as KeyRequestError {
+                    throw ValidationError(error.optionName + ": " + error.message)
                 }
-                let record = try KeyRecord.insert(
-                    connection, role: role, group: groupID, dealer: dealerID, label: label, keyHash: keyHash,
-                    prefix: prefix, createdBy: nil)
-                if let groupID {
-                    try AuditLog.record(
-                        connection, group: groupID, principal: nil, method: "key.create", objectType: "api_key",
-                        objectID: record.id)
-                }
-                return record
             }
             if certificateHash != nil {
                 if json {
@@ -195,6 +255,17 @@ struct KeyCommand: ParsableCommand {
                 print("created \(role.rawValue) key \(record.id.uuidString.lowercased()) (\(label)); it is shown only once:")
                 print(key.secret)
             }
+        }
+    }
+}
+
+extension KeyRequestError {
+    /// The command line's name for the parameter.
+    var optionName: String {
+        switch parameter {
+        case .group: "--group"
+        case .dealer: "--dealer"
+        case .label: "--label"
         }
     }
 }

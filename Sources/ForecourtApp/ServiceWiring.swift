@@ -5,6 +5,7 @@ import Events
 import FieldCrypto
 import Identity
 import Logging
+import Metrics
 import Notifications
 import Orders
 import RPC
@@ -23,10 +24,14 @@ public struct ServiceWiring: Sendable {
     /// Live events; fed by a `PostgresListener` that `forecourt serve` runs (`EventListenerService`).
     public let events: EventHub
     public let registry: MethodRegistry
+    /// The version `rpc.discover` reports: the contract's, moved when a method or a field changes.
+    public static let apiVersion = "1.0.0"
 
     /// - Parameter cipher: field encryption and the keyed MACs (cursors are MAC'd with it, so
     ///   every instance sharing the keyring accepts every other's cursors).
-    public init(database: AppDatabase, cipher: FieldCipher) {
+    /// - Parameter revalidationInterval: how long a session's key is trusted before it is checked
+    ///   again (the dispatcher's `Limits.revalidationInterval`); the event hub uses it before pushes.
+    public init(database: AppDatabase, cipher: FieldCipher, revalidationInterval: Duration = .seconds(2)) {
         let cursors = CursorCodec { cipher.mac($0, purpose: "cursor") }
         identity = IdentityService(database: database, cursors: cursors)
         dealers = DealerService(database: database, cursors: cursors)
@@ -34,7 +39,10 @@ public struct ServiceWiring: Sendable {
         tracking = TrackingService(database: database, cipher: cipher)
         notifications = NotificationService(database: database)
         audit = AuditService(database: database, cursors: cursors)
-        events = EventHub(orders: orders)
+        let dealers = dealers
+        events = EventHub(
+            orders: orders, authority: identity, revalidationInterval: revalidationInterval,
+            checkDealer: { caller, dealer in _ = try await dealers.get(caller: caller, id: dealer) })
         customers = CustomerService(database: database, cipher: cipher, cursors: cursors)
         var registry = MethodRegistry()
         registry.register(SystemMethods.all())
@@ -47,11 +55,15 @@ public struct ServiceWiring: Sendable {
         registry.register(NotificationMethods.all(notifications))
         registry.register(AuditMethods.all(audit))
         registry.register(EventMethods.all(events))
+        // Last: it describes every method registered before it, and itself.
+        registry.register(DiscoveryMethods.discover(registry, version: Self.apiVersion))
         self.registry = registry
     }
 
     /// The dispatcher over these methods, with `identity` checking sessions.
-    public func dispatcher(limits: Dispatcher.Limits = Dispatcher.Limits(), logger: Logger) -> Dispatcher {
-        Dispatcher(registry: registry, authority: identity, limits: limits, logger: logger)
+    public func dispatcher(
+        limits: Dispatcher.Limits = Dispatcher.Limits(), logger: Logger, metrics: any MetricsFactory = MetricsSystem.factory
+    ) -> Dispatcher {
+        Dispatcher(registry: registry, authority: identity, limits: limits, logger: logger, metrics: metrics)
     }
 }

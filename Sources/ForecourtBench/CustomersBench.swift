@@ -69,7 +69,7 @@ struct CustomersBench: AsyncParsableCommand {
                 try await tasks.waitForAll()
             }
             let elapsed = clock.now - started
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = elapsed.inSeconds
             let rate = Double(total) / seconds
             // This process's CPU (sealing, encoding) per 1000 records; the rest of
             // `cores × wall time` is PostgreSQL's, or idle.

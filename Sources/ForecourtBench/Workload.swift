@@ -1,4 +1,5 @@
 import ForecourtClient
+import ForecourtCore
 import Foundation
 import Histogram
 import RPC
@@ -292,7 +293,7 @@ enum Phase {
         let started = ContinuousClock.now
         let (histogram, errors) = try await run(workers: workers, seconds: e.seconds, request: request)
         let elapsed = started.duration(to: .now)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         return Figures(rate: Double(histogram.totalCount) * Double(units) / seconds, histogram: histogram, errors: errors)
     }
 
@@ -322,7 +323,7 @@ enum Phase {
                             continue
                         }
                         let elapsed = start.duration(to: .now)
-                        let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
+                        let micros = elapsed.microseconds
                         _ = histogram.record(UInt64(max(1, micros)))
                     }
                     return (histogram, errors)

@@ -3,7 +3,7 @@ import NIOSSL
 // NIOTLS comes with NIOSSL (its TLSUserEvent tells when the handshake is done); the target
 // should name it explicitly: .product(name: "NIOTLS", package: "swift-nio").
 import NIOTLS
-import RPC
+import JSONRPC
 import Synchronization
 
 /// The client's shared state: ids, calls waiting for answers, the streams.
@@ -144,29 +144,5 @@ final class ClientHandler: ChannelInboundHandler {
         }
         core.closed()
         context.fireChannelInactive()
-    }
-}
-
-/// Splits the server's output into lines (the server always ends them with `\n`).
-struct ClientLineDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ByteBuffer
-    let maximumLength: Int
-
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
-            if buffer.readableBytes > maximumLength { throw ForecourtClient.Error.invalidResponse("line too long") }
-            return .needMoreData
-        }
-        let length = newline - buffer.readableBytesView.startIndex
-        guard var line = buffer.readSlice(length: length) else { return .needMoreData }
-        buffer.moveReaderIndex(forwardBy: 1)
-        if line.readableBytesView.last == UInt8(ascii: "\r") { line.moveWriterIndex(to: line.writerIndex - 1) }
-        if line.readableBytes > 0 { context.fireChannelRead(Self.wrapInboundOut(line)) }
-        return .continue
-    }
-
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        while try decode(context: context, buffer: &buffer) == .continue {}
-        return .needMoreData
     }
 }

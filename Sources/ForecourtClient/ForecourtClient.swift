@@ -1,7 +1,8 @@
 import NIOCore
 import NIOPosix
 import NIOSSL
-import RPC
+import JSONRPC
+import LineFraming
 import Synchronization
 
 /// A Forecourt JSON-RPC client over TLS: one connection, pipelined.
@@ -122,7 +123,7 @@ public final class ForecourtClient: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
                         try sync.addHandler(try NIOSSLClientHandler(context: context, serverHostname: sniHostname))
-                        try sync.addHandler(ByteToMessageHandler(ClientLineDecoder(maximumLength: 64 << 20)))
+                        try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumLength: 64 << 20)))
                         try sync.addHandler(ClientHandler(core: core, handshake: handshake))
                     }
                 }

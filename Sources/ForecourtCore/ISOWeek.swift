@@ -31,7 +31,7 @@ public struct ISOWeek: Sendable, Hashable, Comparable, CustomStringConvertible {
         return CalendarDate(daysSinceEpoch: week1Monday + (week - 1) * 7)
     }
 
-    public var description: String { RFC3339.pad(year, 4) + "-W" + RFC3339.pad(week, 2) }
+    public var description: String { year.zeroPadded(4) + "-W" + week.zeroPadded(2) }
 
     public static func < (lhs: ISOWeek, rhs: ISOWeek) -> Bool { (lhs.year, lhs.week) < (rhs.year, rhs.week) }
 

@@ -14,8 +14,9 @@ public enum RFC3339 {
         let secondOfDay = Int(seconds - Int64(days) * 86_400)
         let civil = CalendarDate(daysSinceEpoch: days)
         var text = civil.description
-        text += "T" + pad(secondOfDay / 3600, 2) + ":" + pad(secondOfDay / 60 % 60, 2) + ":" + pad(secondOfDay % 60, 2)
-        if micros != 0 { text += "." + pad(Int(micros), 6) }
+        text += "T" + (secondOfDay / 3600).zeroPadded(2) + ":" + (secondOfDay / 60 % 60).zeroPadded(2)
+        text += ":" + (secondOfDay % 60).zeroPadded(2)
+        if micros != 0 { text += "." + micros.zeroPadded(6) }
         return text + "Z"
     }
 
@@ -70,10 +71,6 @@ public enum RFC3339 {
         return Date(timeIntervalSince1970: seconds + fraction)
     }
 
-    static func pad(_ value: Int, _ width: Int) -> String {
-        let s = String(value)
-        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
-    }
 }
 
 /// A calendar date without time or zone (`eta`, `promised_eta`).
@@ -138,7 +135,7 @@ public struct CalendarDate: Sendable, Hashable, Comparable, CustomStringConverti
     }
 
     public var description: String {
-        RFC3339.pad(year, 4) + "-" + RFC3339.pad(month, 2) + "-" + RFC3339.pad(day, 2)
+        year.zeroPadded(4) + "-" + month.zeroPadded(2) + "-" + day.zeroPadded(2)
     }
 
     public static func < (lhs: CalendarDate, rhs: CalendarDate) -> Bool {

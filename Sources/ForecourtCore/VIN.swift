@@ -16,6 +16,22 @@ public enum VIN {
         return bytes[8] == expected ? vin : nil
     }
 
+    /// `text` (17 characters) with its check digit put in position 9: for making valid VINs
+    /// (demo data, tests). Nil when a character may not appear in a VIN.
+    public static func completing(_ text: String) -> String? {
+        var bytes = Array(text.uppercased().utf8)
+        guard bytes.count == 17 else { return nil }
+        bytes[8] = UInt8(ascii: "0")
+        var sum = 0
+        for (index, byte) in bytes.enumerated() {
+            guard let value = transliteration(byte) else { return nil }
+            sum += value * weights[index]
+        }
+        let remainder = sum % 11
+        bytes[8] = remainder == 10 ? UInt8(ascii: "X") : UInt8(ascii: "0") + UInt8(remainder)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// Whether `text` is a valid VIN (case-insensitive).
     public static func isValid(_ text: String) -> Bool { validated(text) != nil }
 

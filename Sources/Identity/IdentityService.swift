@@ -87,32 +87,26 @@ public final class IdentityService: SessionAuthority {
         default:
             throw DomainError.forbidden()
         }
-        if role.isDealerScoped, dealerID == nil {
-            throw DomainError.invalidParams("dealer_id", "required for the \(role.rawValue) role")
-        }
-        if !role.isDealerScoped, dealerID != nil {
-            throw DomainError.invalidParams("dealer_id", "the \(role.rawValue) role is not tied to a dealer")
+        do {
+            try KeyRecord.validate(role: role, group: group, dealer: dealerID, label: label)
+        } catch {
+            throw DomainError.invalidParams(error.parameter == .label ? "label" : "dealer_id", error.message)
         }
         let key = APIKey.generate()
         let dealer = dealerID
         let record = try await database.transaction(.group(group), principal: caller.id) { connection in
-            if let dealer {
-                let exists = try connection.query(
-                    "SELECT 1 FROM forecourt.dealers WHERE dealer_group_id = \(group) AND id = \(dealer)")
-                guard exists.count == 1 else { throw DomainError.notFound("dealer") }
+            do {
+                return try KeyRecord.create(
+                    connection, role: role, group: group, dealer: dealer, label: label, keyHash: key.hash,
+                    prefix: key.prefix, createdBy: caller)
+            } catch is KeyRequestError {
+                throw DomainError.notFound("dealer")
             }
-            let record = try KeyRecord.insert(
-                connection, role: role, group: group, dealer: dealer, label: label,
-                keyHash: key.hash, prefix: key.prefix, createdBy: caller.id)
-            try AuditLog.record(
-                connection, group: group, principal: caller, method: "key.create", objectType: "api_key",
-                objectID: record.id)
-            return record
         }
         return (record, key)
     }
 
-    /// The keys the caller may manage: all of the group for admins, its dealer's for managers.
+    /// The keys the caller may see: all of the group for admins and auditors, its dealer's for managers.
     public func listKeys(caller: Principal, limit: Int, after: String?) async throws -> Page<KeyRecord> {
         let group = try caller.requireGroup()
         let scopeTag = group.uuidString.lowercased()
@@ -128,7 +122,7 @@ public final class IdentityService: SessionAuthority {
             afterID = id
         }
         let (positionTime, positionID) = (afterTime, afterID)
-        let dealerFilter = caller.role == .groupAdmin ? nil : caller.dealerID
+        let dealerFilter = caller.role == .dealerManager ? caller.dealerID : nil
         let records = try await database.transaction(.group(group), readOnly: true) { connection in
             let result = try connection.query(
                 """

@@ -7,7 +7,7 @@ public enum KeyMethods {
     public static func all(_ service: IdentityService) -> [RPCMethod] {
         [
             RPCMethod(
-                "key.create", roles: [.groupAdmin, .dealerManager], mutating: true,
+                "key.create", roles: [.groupAdmin, .dealerManager], mutating: true, schema: .keyCreate,
                 decode: { params in
                     (
                         role: try params.enumValue("role", Role.self),
@@ -23,13 +23,14 @@ public enum KeyMethods {
                     return JSON.object(object)
                 }),
             RPCMethod(
-                "key.list", roles: [.groupAdmin, .dealerManager],
+                // Auditors read everything of their group, keys included (never a secret).
+                "key.list", roles: [.groupAdmin, .dealerManager, .auditor], schema: .keyList,
                 decode: { try $0.listRequest() },
                 run: { context, input in
                     try await service.listKeys(caller: try context.caller, limit: input.limit, after: input.after)
                 }),
             RPCMethod(
-                "key.revoke", roles: [.groupAdmin, .dealerManager], mutating: true,
+                "key.revoke", roles: [.groupAdmin, .dealerManager], mutating: true, schema: .keyRevoke,
                 decode: { try $0.uuid("id") },
                 run: { context, id in try await service.revokeKey(caller: try context.caller, id: id) }),
         ]

@@ -12,7 +12,7 @@ public enum OrderMethods {
     public static func all(_ service: OrderService) -> [RPCMethod] {
         [
             RPCMethod(
-                "order.create", roles: writers, mutating: true,
+                "order.create", roles: writers, mutating: true, schema: .orderCreate,
                 decode: { params in
                     OrderService.NewOrder(
                         dealerID: try params.optionalUUID("dealer_id"),
@@ -25,10 +25,10 @@ public enum OrderMethods {
                 },
                 run: { context, new in try await service.create(caller: try context.caller, new) }),
             RPCMethod(
-                "order.get", roles: readers, decode: { try reference($0) },
+                "order.get", roles: readers, schema: .orderGet, decode: { try reference($0) },
                 run: { context, reference in try await service.get(caller: try context.caller, reference) }),
             RPCMethod(
-                "order.list", roles: readers,
+                "order.list", roles: readers, schema: .orderList,
                 decode: { params in
                     let list = try params.listRequest()
                     return OrderService.ListFilter(
@@ -40,7 +40,7 @@ public enum OrderMethods {
                 },
                 run: { context, filter in try await service.list(caller: try context.caller, filter) }),
             RPCMethod(
-                "order.amend", roles: writers, mutating: true,
+                "order.amend", roles: writers, mutating: true, schema: .orderAmend,
                 decode: { params in
                     let interior = try params.patchString("interior_color", maxLength: 50)
                     return OrderService.Amendment(
@@ -52,7 +52,7 @@ public enum OrderMethods {
                 },
                 run: { context, amendment in try await service.amend(caller: try context.caller, amendment) }),
             RPCMethod(
-                "order.cancel", roles: writers, mutating: true,
+                "order.cancel", roles: writers, mutating: true, schema: .orderCancel,
                 decode: { params in
                     (id: try params.uuid("id"), version: try params.int("version", in: 1...Int(Int32.max)),
                      reason: try params.string("reason", maxLength: 500))
@@ -61,10 +61,10 @@ public enum OrderMethods {
                     try await service.cancel(caller: try context.caller, id: input.id, version: input.version, reason: input.reason)
                 }),
             RPCMethod(
-                "order.record_event", roles: feeders, mutating: true, decode: { try feedEvent($0) },
+                "order.record_event", roles: feeders, mutating: true, schema: .orderRecordEvent, decode: { try feedEvent($0) },
                 run: { context, event in try await service.recordEvent(caller: try context.caller, event) }),
             RPCMethod(
-                "order.timeline", roles: readers, decode: { try $0.uuid("id") },
+                "order.timeline", roles: readers, schema: .orderTimeline, decode: { try $0.uuid("id") },
                 run: { context, id in ["events": try await service.timeline(caller: try context.caller, id: id).json] as JSON }),
         ]
     }

@@ -115,7 +115,7 @@ public final class OrderService: Sendable {
             guard let dealer else { throw DomainError.notFound("dealer") }
             let code: String = try dealer.decode(0)
             let seq: Int = try dealer.decode(1)
-            let number = "\(code)-\(Self.pad(seq, 6))"
+            let number = "\(code)-\(seq.zeroPadded(6))"
             try connection.query(
                 """
                 INSERT INTO forecourt.orders (dealer_group_id, id, dealer_id, customer_id, order_number, model_code,
@@ -239,10 +239,5 @@ public final class OrderService: Sendable {
                 """)
         }
         return try rows.first.map(Order.init)
-    }
-
-    static func pad(_ value: Int, _ width: Int) -> String {
-        let text = String(value)
-        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
     }
 }

@@ -7,7 +7,7 @@ public enum TrackingMethods {
     public static func all(_ service: TrackingService) -> [RPCMethod] {
         [
             RPCMethod(
-                "track.lookup", roles: [.portal],
+                "track.lookup", roles: [.portal], schema: .trackLookup,
                 decode: { params in
                     let last8 = try params.string("vin_last8", maxLength: 8)
                     guard let vin = VIN.validatedLast8(last8) else {

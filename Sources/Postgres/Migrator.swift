@@ -1,4 +1,5 @@
 import Crypto
+import ForecourtCore
 import Foundation
 
 /// Applies the numbered SQL files of a directory (`0001_name.sql`, ...) in order.
@@ -91,20 +92,31 @@ public struct Migrator: Sendable {
         } catch {
             throw Error.unreadableDirectory(directory)
         }
+        let files = try names.filter { $0.hasSuffix(".sql") }.map { fileName -> (name: String, data: Data) in
+            guard let data = FileManager.default.contents(atPath: directory + "/" + fileName) else {
+                throw Error.unreadableDirectory(directory + "/" + fileName)
+            }
+            return (fileName, data)
+        }
+        try self.init(files: files)
+    }
+
+    /// Migrations from `NNNN_name.sql` files given by name and bytes (a directory's, or those
+    /// embedded in the binary at build time).
+    public init(files: [(name: String, data: Data)]) throws {
         var migrations: [Migration] = []
-        for fileName in names.sorted() where fileName.hasSuffix(".sql") {
+        for (fileName, data) in files.sorted(by: { $0.name < $1.name }) {
             let stem = fileName.dropLast(4)
-            guard stem.count > 5, let version = Int(stem.prefix(4)), stem.dropFirst(4).first == "_",
+            guard fileName.hasSuffix(".sql"), stem.count > 5, let version = Int(stem.prefix(4)),
+                stem.dropFirst(4).first == "_",
                 stem.dropFirst(5).allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "_" })
             else { throw Error.badFileName(fileName) }
-            guard let data = FileManager.default.contents(atPath: directory + "/" + fileName),
-                let sql = String(data: data, encoding: .utf8)
-            else { throw Error.unreadableDirectory(directory + "/" + fileName) }
+            guard let sql = String(data: data, encoding: .utf8) else { throw Error.unreadableDirectory(fileName) }
             if migrations.contains(where: { $0.version == version }) { throw Error.duplicateVersion(version) }
             migrations.append(
                 Migration(
                     version: version, name: String(stem.dropFirst(5)), sql: sql,
-                    checksum: SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined(),
+                    checksum: SHA256.hash(data: data).hexString,
                     amendedChecksums: Migration.amendedChecksums(in: sql)))
         }
         self.init(migrations: migrations)

@@ -1,4 +1,5 @@
 import CLibPQ
+import ForecourtCore
 import Foundation
 import Logging
 import Synchronization
@@ -168,12 +169,5 @@ public final class PostgresListener: Sendable {
         while !stopped, ContinuousClock.now < deadline {
             Thread.sleep(forTimeInterval: 0.05)
         }
-    }
-}
-
-extension Duration {
-    fileprivate var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

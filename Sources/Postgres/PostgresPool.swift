@@ -1,3 +1,4 @@
+import ForecourtCore
 import Logging
 import Metrics
 import NIOCore
@@ -321,14 +322,5 @@ public final class PostgresPool: Service, Sendable {
             try connection.execute(unsafeSQL: statement)
         }
         return connection
-    }
-}
-
-extension Duration {
-    /// The whole duration in nanoseconds (saturating).
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : product + attoseconds / 1_000_000_000
     }
 }

@@ -31,13 +31,21 @@ public final class Dispatcher: Sendable {
     private let limits: Limits
     private let logger: Logger
     private let parser: JSONParser
+    private let metrics: any MetricsFactory
 
-    public init(registry: MethodRegistry, authority: (any SessionAuthority)?, limits: Limits = Limits(), logger: Logger) {
+    /// - Parameter metrics: where `forecourt_rpc_requests_total` and
+    ///   `forecourt_rpc_request_duration_seconds` go (docs/protocol.md, "Metrics"); the process's
+    ///   bootstrapped factory unless a test passes its own.
+    public init(
+        registry: MethodRegistry, authority: (any SessionAuthority)?, limits: Limits = Limits(), logger: Logger,
+        metrics: any MetricsFactory = MetricsSystem.factory
+    ) {
         self.registry = registry
         self.authority = authority
         self.limits = limits
         self.logger = logger
         self.parser = JSONParser(maximumDepth: limits.maximumDepth)
+        self.metrics = metrics
     }
 
     /// Handles one line (without its line terminator).
@@ -93,7 +101,7 @@ public final class Dispatcher: Sendable {
             let elapsed = started.duration(to: .now)
             let label = registry[request.method] == nil ? "unknown" : request.method
             count(method: label, code: code)
-            Timer(label: "forecourt_rpc_request_duration_seconds", dimensions: [("method", label)])
+            Timer(label: "forecourt_rpc_request_duration_seconds", dimensions: [("method", label)], factory: metrics)
                 .recordNanoseconds(elapsed.nanoseconds)
             if logger.logLevel <= .debug {
                 logger.debug(
@@ -111,7 +119,8 @@ public final class Dispatcher: Sendable {
     }
 
     private func count(method: String, code: Int) {
-        Counter(label: "forecourt_rpc_requests_total", dimensions: [("method", method), ("code", String(code))])
+        Counter(
+            label: "forecourt_rpc_requests_total", dimensions: [("method", method), ("code", String(code))], factory: metrics)
             .increment()
     }
 
@@ -175,12 +184,5 @@ public final class Dispatcher: Sendable {
         if case .array = request.params {
             throw DomainError(.invalidParams, "params must be an object: methods take named parameters", field: "")
         }
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

@@ -41,6 +41,10 @@ public struct RPCMethod: Sendable {
     public let access: Access
     /// Whether the method changes state (for audit and logging).
     public let isMutating: Bool
+    /// Its parameters, result and errors for `rpc.discover`. Every registered method must have
+    /// one (a test fails otherwise); nil only so that a method can be declared before it is
+    /// described.
+    public let schema: MethodSchema?
     let invoke: @Sendable (MethodContext, JSON) async throws -> JSON
 
     /// A method whose parameters are decoded by `decode` (every member must be read; unknown
@@ -49,12 +53,14 @@ public struct RPCMethod: Sendable {
         _ name: String,
         access: Access,
         mutating isMutating: Bool = false,
+        schema: MethodSchema? = nil,
         decode: @escaping @Sendable (Params) throws -> Input,
         run: @escaping @Sendable (MethodContext, Input) async throws -> any JSONRepresentable
     ) {
         self.name = name
         self.access = access
         self.isMutating = isMutating
+        self.schema = schema
         self.invoke = { context, params in
             let reader = try Params(request: params)
             let input = try decode(reader)
@@ -68,10 +74,11 @@ public struct RPCMethod: Sendable {
         _ name: String,
         roles: Set<Role>,
         mutating isMutating: Bool = false,
+        schema: MethodSchema? = nil,
         decode: @escaping @Sendable (Params) throws -> Input,
         run: @escaping @Sendable (MethodContext, Input) async throws -> any JSONRepresentable
     ) {
-        self.init(name, access: .roles(roles), mutating: isMutating, decode: decode, run: run)
+        self.init(name, access: .roles(roles), mutating: isMutating, schema: schema, decode: decode, run: run)
     }
 
     /// Whether a principal of this role may call the method.
@@ -103,4 +110,7 @@ public struct MethodRegistry: Sendable {
     public subscript(name: String) -> RPCMethod? { methods[name] }
 
     public var names: [String] { methods.keys.sorted() }
+
+    /// Every method, by name.
+    public var all: [RPCMethod] { names.compactMap { methods[$0] } }
 }

@@ -3,7 +3,10 @@
 public enum SystemMethods {
     public static func all() -> [RPCMethod] {
         [
-            RPCMethod("system.ping", access: .anyone, decode: { _ in () }, run: { _, _ in (["ok": true] as JSON) }),
+            RPCMethod(
+                "system.ping", access: .anyone,
+                schema: MethodSchema("Checks the connection.", result: .object(["ok": .boolean])),
+                decode: { _ in () }, run: { _, _ in (["ok": true] as JSON) }),
         ]
     }
 }

@@ -1,6 +1,6 @@
-import Dispatch
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -13,7 +13,8 @@ import Darwin
 /// New connections get the new certificate; open ones keep theirs. A file that cannot be read
 /// is logged and the previous certificate stays in use. Creating the reloader makes the
 /// process ignore SIGHUP's default action (termination) at once, so a SIGHUP that arrives
-/// before `run()` is harmless (and not acted on).
+/// before `run()` is harmless (and not acted on); `run()` then traps it with service-lifecycle's
+/// `UnixSignalsSequence`.
 public struct CertificateReloader: Service {
     private let server: RPCServer
     private let logger: Logger
@@ -30,29 +31,18 @@ public struct CertificateReloader: Service {
     }
 
     public func run() async {
-        let (signals, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        source.setEventHandler { continuation.yield() }
-        source.resume()
-        defer { source.cancel() }
-        await withGracefulShutdownHandler {
-            await withTaskCancellationHandler {
-                for await _ in signals {
-                    do {
-                        try server.reloadCertificates()
-                        onReload(.success(()))
-                    } catch {
-                        logger.error(
-                            "TLS certificates not reloaded; the previous ones stay in use",
-                            metadata: ["error": .string(String(describing: error))])
-                        onReload(.failure(error))
-                    }
-                }
-            } onCancel: {
-                continuation.finish()
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        // The sequence never ends by itself: stop at graceful shutdown or cancellation.
+        for await _ in signals.cancelOnGracefulShutdown() {
+            do {
+                try server.reloadCertificates()
+                onReload(.success(()))
+            } catch {
+                logger.error(
+                    "TLS certificates not reloaded; the previous ones stay in use",
+                    metadata: ["error": .string(String(describing: error))])
+                onReload(.failure(error))
             }
-        } onGracefulShutdown: {
-            continuation.finish()
         }
     }
 }

@@ -1,3 +1,4 @@
+import LineFraming
 import Logging
 import NIOCore
 import NIOSSL
@@ -130,7 +131,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
             let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
             let certificate = tls.peerCertificate, let der = try? certificate.toDERBytes()
         {
-            fingerprint = SHA256.hash(der)
+            fingerprint = ClientCertificate.fingerprint(der: der)
         }
         let session = Session(remoteAddress: context.channel.remoteAddress?.ipAddress, clientCertificateFingerprint: fingerprint)
         logger[metadataKey: "connection.id"] = .string(session.id.uuidString.lowercased())

@@ -1,3 +1,4 @@
+import LineFraming
 import Logging
 import Metrics
 import NIOCore
@@ -44,19 +45,25 @@ public final class RPCServer: Service, Sendable {
     private let tls: TLSContextBox
     private let state = Mutex(State())
 
-    private let connectionsGauge = Gauge(label: "forecourt_connections")
-    private let acceptedCounter = Counter(label: "forecourt_connections_accepted_total")
-    private let rejectedCounter = Counter(label: "forecourt_connections_rejected_total")
+    private let connectionsGauge: Gauge
+    private let acceptedCounter: Counter
+    private let rejectedCounter: Counter
 
     /// Creates the server and reads the certificate and key, so that a bad file stops start-up
     /// before anything listens.
+    /// - Parameter metrics: where the connection metrics go (docs/protocol.md, "Metrics"); the
+    ///   process's bootstrapped factory unless a test passes its own.
     /// - Throws: when a PEM file is missing or invalid.
     public init(
         configuration: ServerConfiguration,
         dispatcher: Dispatcher,
         logger: Logger,
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        metrics: any MetricsFactory = MetricsSystem.factory
     ) throws {
+        connectionsGauge = Gauge(label: "forecourt_connections", factory: metrics)
+        acceptedCounter = Counter(label: "forecourt_connections_accepted_total", factory: metrics)
+        rejectedCounter = Counter(label: "forecourt_connections_rejected_total", factory: metrics)
         self.configuration = configuration
         self.dispatcher = dispatcher
         self.logger = logger
@@ -151,12 +158,13 @@ public final class RPCServer: Service, Sendable {
 
     private func initializeConnection(_ channel: any Channel) -> EventLoopFuture<Void> {
         let key = ObjectIdentifier(channel)
-        let (admitted, count) = state.withLock { state -> (Bool, Int) in
-            guard !state.shuttingDown, state.connections.count < configuration.maximumConnections else {
-                return (false, state.connections.count)
-            }
+        // The gauge is recorded under the lock, so that concurrent opens and closes on different
+        // event loops cannot leave it at a stale count.
+        let admitted = state.withLock { state -> Bool in
+            guard !state.shuttingDown, state.connections.count < configuration.maximumConnections else { return false }
             state.connections[key] = channel
-            return (true, state.connections.count)
+            connectionsGauge.record(state.connections.count)
+            return true
         }
         guard admitted else {
             rejectedCounter.increment()
@@ -165,13 +173,11 @@ public final class RPCServer: Service, Sendable {
             return channel.eventLoop.makeSucceededVoidFuture()
         }
         acceptedCounter.increment()
-        connectionsGauge.record(count)
         channel.closeFuture.whenComplete { [self] _ in
-            let count = state.withLock { state in
+            state.withLock { state in
                 state.connections[key] = nil
-                return state.connections.count
+                connectionsGauge.record(state.connections.count)
             }
-            connectionsGauge.record(count)
         }
         let settings = RPCConnectionHandler.Settings(
             maximumInFlight: configuration.maximumInFlightPerConnection,

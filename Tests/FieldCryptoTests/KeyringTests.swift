@@ -1,3 +1,4 @@
+import ForecourtCore
 import Foundation
 import Testing
 
@@ -242,7 +243,7 @@ struct KeyringFileTests {
     @Test func descriptionsNeverShowKeyMaterial() {
         let keyring = Keyring.generate()
         let secret = base64Keys(keyring)[0]
-        let hex = keyring.keys[0].material.withUnsafeBytes { $0.map { String(format: "%02x", $0) }.joined() }
+        let hex = keyring.keys[0].material.withUnsafeBytes { $0.hexString }
         for text in [
             String(describing: keyring), String(reflecting: keyring), "\(keyring.keys)",
             String(reflecting: keyring.keys[0]), String(describing: FieldCipher(keyring: keyring)),

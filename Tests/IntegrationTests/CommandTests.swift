@@ -2,6 +2,7 @@ import ArgumentParser
 import FieldCrypto
 import ForecourtClient
 import ForecourtCore
+import EmbeddedMigrations
 import Foundation
 import Postgres
 import RPC
@@ -35,6 +36,26 @@ import TestSupport
             let error = #expect(throws: ConfigurationError.self) { try ServiceConfiguration.load(environment: environment) }
             #expect(error?.setting == setting)
             #expect(error.map { !String(describing: $0).contains("\n") } == true)
+        }
+    }
+
+    /// The binary carries its migrations: exactly the files of migrations/ (names and bytes),
+    /// and `forecourt migrate` with neither --migrations nor FORECOURT_MIGRATIONS_DIR applies them.
+    @Test func migrationsAreEmbeddedInTheBinary() async throws {
+        let embedded = try Migrator(files: EmbeddedMigrations.files).migrations
+        let files = try Migrator(directory: TestEnvironment.migrationsDirectory).migrations
+        #expect(!embedded.isEmpty)
+        #expect(embedded == files)
+        #expect(ProcessInfo.processInfo.environment["FORECOURT_MIGRATIONS_DIR"] == nil)
+        #expect(try MigrationSource.directory(nil) == nil)
+        try await withEmptyTestDatabase { db in
+            try MigrateCommand.parse(["--database-url", db.ownerConnectionString]).run()
+            let owner = try db.ownerConnection()
+            defer { owner.close() }
+            let applied = try owner.query("SELECT version, checksum FROM public.forecourt_schema_migrations ORDER BY version")
+                .rows.map { (try $0.decode(0, as: Int.self), try $0.decode(1, as: String.self)) }
+            #expect(applied.map(\.0) == files.map(\.version))
+            #expect(applied.map(\.1) == files.map(\.checksum))
         }
     }
 

@@ -2,26 +2,13 @@ import Customers
 import FieldCrypto
 import ForecourtCore
 import Foundation
+import InMemoryLogging
 import Logging
 import Postgres
 import Synchronization
 import RPC
 import Testing
 import TestSupport
-
-/// The error of a call that must fail, or a recorded issue.
-func expectFailure(
-    _ result: Result<JSON, CallError>, code: Int, field: String? = nil, _ comment: Comment? = nil,
-    sourceLocation: SourceLocation = #_sourceLocation
-) {
-    switch result {
-    case .success(let value):
-        Issue.record("expected error \(code), got \(value)", sourceLocation: sourceLocation)
-    case .failure(let error):
-        #expect(error.code == code, comment, sourceLocation: sourceLocation)
-        if let field { #expect(error.field == field, comment, sourceLocation: sourceLocation) }
-    }
-}
 
 /// A full customer's parameters with distinctive values.
 func customerParams(_ tag: String, externalRef: String? = nil) -> JSON {
@@ -112,13 +99,13 @@ func readFeed(
             _ = try await harness.call(otherSales, "customer.create", customerParams("d", externalRef: "CRM-1")).get()
             expectFailure(await harness.call(otherSales, "customer.get", ["id": id]), code: -32003)
 
-            // Every mutation is audited, without personal data.
+            // Every mutation and every read is audited, without personal data.
             let owner = try db.ownerConnection()
             defer { owner.close() }
             let methods = try owner.query(
                 "SELECT method FROM forecourt.audit_log WHERE dealer_group_id = \(fixture.group) AND object_type = 'customer' ORDER BY seq"
             ).rows.map { try $0.decode(0, as: String.self) }
-            #expect(methods == ["customer.create", "customer.update", "customer.update", "customer.create"])
+            #expect(methods == ["customer.create", "customer.get", "customer.update", "customer.update", "customer.get", "customer.create"])
         }
     }
 
@@ -366,8 +353,8 @@ func readFeed(
     @Test func noPersonalDataInLogLines() async throws {
         try await withTestDatabase { db in
             let fixture = try db.makeGroup()
-            let lines = LogLines()
-            var logger = Logger(label: "test") { _ in LogLines.Handler(lines: lines) }
+            let logs = InMemoryLogHandler()
+            var logger = Logger(label: "test") { _ in logs }
             logger.logLevel = .trace
             let harness = DispatcherHarness(db, logger: logger)
             let crm = try await harness.session(authenticatedWith: fixture.key(.crmSync))
@@ -377,13 +364,16 @@ func readFeed(
                 ["full_name": .string(secrets[0]), "email": .string(secrets[1]), "phone": .string(secrets[2]),
                  "address": ["line1": .string(secrets[3])]]).get()
             _ = try await harness.call(crm, "customer.find", ["email": .string(secrets[1])]).get()
-            _ = try await harness.call(crm, "customer.update", ["id": created["id"]!, "version": 1, "email": .string("not-an-email " + secrets[0])])
-            _ = try await harness.call(
+            _ = await harness.call(crm, "customer.update", ["id": created["id"]!, "version": 1, "email": .string("not-an-email " + secrets[0])])
+            _ = await harness.call(
                 crm, "customer.upsert_batch",
                 ["records": [["external_ref": "L1", "full_name": .string(secrets[0]), "phone": .string("0 " + secrets[2] + "x"), "source_updated_at": "2026-12-01T10:00:00Z"]]])
-            _ = try await harness.call(crm, "customer.erase", ["id": created["id"]!])
-            let text = lines.all.joined(separator: "\n")
-            #expect(lines.all.count >= 5)  // one line per call at least: the check reads real output
+            _ = await harness.call(crm, "customer.erase", ["id": created["id"]!])
+            let lines = logs.entries.map { entry in
+                "\(entry.level) \(entry.message) \(entry.metadata) \(entry.error.map { String(describing: $0) } ?? "")"
+            }
+            let text = lines.joined(separator: "\n")
+            #expect(lines.count >= 5)  // one line per call at least: the check reads real output
             for secret in secrets {
                 #expect(!text.localizedCaseInsensitiveContains(secret), "\(secret) in a log line")
             }
@@ -551,49 +541,6 @@ func readFeed(
                         "id": id, "external_ref": "ER-1", "erased": true, "version": 2,
                         "origin": fixture.principal(.dealerManager).id.json,
                     ])
-        }
-    }
-}
-
-/// `pg_dump` of a database (plain SQL), as an operator's backup would hold it.
-func pgDump(_ connectionString: String) throws -> String {
-    let binary = (ProcessInfo.processInfo.environment["FC_PGBIN"] ?? "/usr/lib/postgresql/15/bin") + "/pg_dump"
-    guard FileManager.default.isExecutableFile(atPath: binary) else { return "" }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = ["--data-only", "-d", connectionString]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0, "pg_dump failed")
-    return String(decoding: data, as: UTF8.self)
-}
-
-/// Log lines kept in memory, message and metadata, for tests that read what was logged.
-final class LogLines: Sendable {
-    private let lines = Mutex<[String]>([])
-
-    var all: [String] { lines.withLock { $0 } }
-
-    struct Handler: LogHandler {
-        let lines: LogLines
-        var logLevel: Logger.Level = .trace
-        var metadata: Logger.Metadata = [:]
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(
-            level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
-            function: String, line: UInt
-        ) {
-            let all = self.metadata.merging(metadata ?? [:]) { $1 }
-            lines.lines.withLock { $0.append("\(level) \(message) \(all)") }
         }
     }
 }

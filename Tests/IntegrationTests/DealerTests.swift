@@ -60,7 +60,7 @@ import TestSupport
             #expect(!taken.message.contains(a.group.uuidString.lowercased()))
             #expect(!taken.message.contains("Dealer"))
             // Another group's dealer is not found.
-            guard case .failure(let hidden) = await harness.call(adminB, "dealer.get", ["id": a.dealers[0].json]) else { return }
+            let hidden = try requireFailure(await harness.call(adminB, "dealer.get", ["id": a.dealers[0].json]))
             #expect(hidden.code == -32003)
         }
     }

@@ -54,18 +54,8 @@ func withEvents<T>(
         task.cancel()
         listener.stop()
     }
-    try await waitFor { listener.isListening }
+    try await eventually { listener.isListening }
     return try await body(listener)
-}
-
-struct WaitTimedOut: Error {}
-
-func waitFor(_ limit: Duration = .seconds(10), _ condition: () async -> Bool) async throws {
-    let deadline = ContinuousClock.now + limit
-    while !(await condition()) {
-        guard ContinuousClock.now < deadline else { throw WaitTimedOut() }
-        try await Task.sleep(for: .milliseconds(20))
-    }
 }
 
 @Suite struct EventsTests {
@@ -89,7 +79,7 @@ func waitFor(_ limit: Duration = .seconds(10), _ condition: () async -> Bool) as
                     // Made on the first instance, for dealer 1: the dealer-0 sales key must not see it.
                     let order = try await world.call(
                         .groupAdmin, "order.create", orderParams(customer: world.customer, dealer: world.fixture.dealers[1])).get()
-                    try await waitFor {
+                    try await eventually {
                         recorders["admin"]!.messages.count == 1 && recorders["factory"]!.messages.count == 1
                     }
                     let push = try #require(recorders["admin"]!.messages.first)
@@ -101,7 +91,7 @@ func waitFor(_ limit: Duration = .seconds(10), _ condition: () async -> Bool) as
 
                     // A change of the sales key's own dealer reaches it.
                     let mine = try await world.newOrder()
-                    try await waitFor { recorders["sales"]!.messages.count == 1 }
+                    try await eventually { recorders["sales"]!.messages.count == 1 }
                     #expect(recorders["sales"]!.messages.first?["params"]?["order"]?["id"] == mine["id"])
                     try await Task.sleep(for: .milliseconds(200))
                     #expect(recorders["stranger"]!.messages.isEmpty)
@@ -122,11 +112,11 @@ func waitFor(_ limit: Duration = .seconds(10), _ condition: () async -> Bool) as
                 let owner = try db.ownerConnection()
                 defer { owner.close() }
                 try owner.query("SELECT pg_terminate_backend(\(Int32(pid)))")
-                try await waitFor { recorder.methods().contains("events.resync") }
+                try await eventually { recorder.methods().contains("events.resync") }
                 #expect(recorder.messages.first?["params"]?["subscription"] == subscription)
                 #expect(listener.backendPID != pid)
                 let order = try await world.newOrder()
-                try await waitFor { recorder.methods().contains("order.updated") }
+                try await eventually { recorder.methods().contains("order.updated") }
                 #expect(recorder.messages.last?["params"]?["order"]?["id"] == order["id"])
             }
         }
@@ -144,7 +134,7 @@ func waitFor(_ limit: Duration = .seconds(10), _ condition: () async -> Bool) as
                 #expect(recorder.messages.count == 1)
                 recorder.setCapacity(10)
                 _ = try await world.newOrder()
-                try await waitFor { recorder.messages.count == 3 }
+                try await eventually { recorder.messages.count == 3 }
                 #expect(recorder.methods() == ["order.updated", "events.dropped", "order.updated"])
                 #expect(recorder.messages[1]["params"]?["count"] == 2)
                 // Unsubscribed: nothing more.

@@ -48,7 +48,7 @@ import TestSupport
             #expect(limited.code == -32006)
             // Another address is not affected.
             let other = harness.session(address: "10.0.0.10")
-            guard case .failure(let fine) = await harness.call(other, "session.authenticate", ["api_key": "nonsense"]) else { return }
+            let fine = try requireFailure(await harness.call(other, "session.authenticate", ["api_key": "nonsense"]))
             #expect(fine.code == -32001)
         }
     }
@@ -129,8 +129,8 @@ import TestSupport
                 }
                 #expect(error.code == -32002)
             }
-            // Sales, CRM, auditors, factory and portal principals cannot manage keys at all.
-            for role in [Role.sales, .crmSync, .auditor, .factory, .portal] {
+            // Sales, CRM, factory and portal principals cannot see keys at all (auditors list them).
+            for role in [Role.sales, .crmSync, .factory, .portal] {
                 let session = try await harness.session(authenticatedWith: fixture.key(role))
                 guard case .failure(let error) = await harness.call(session, "key.list") else {
                     Issue.record("\(role) listed keys")
@@ -145,11 +145,11 @@ import TestSupport
                 return
             }
             #expect(foreignKey.code == -32003)
-            guard case .failure(let foreignDealer) = await harness.call(
-                admin, "key.create", ["role": "sales", "dealer_id": other.dealers[0].json, "label": "x"]) else { return }
+            let foreignDealer = try requireFailure(await harness.call(
+                admin, "key.create", ["role": "sales", "dealer_id": other.dealers[0].json, "label": "x"]))
             #expect(foreignDealer.code == -32003)
             // Unknown members and bad values name the field.
-            guard case .failure(let bad) = await harness.call(admin, "key.create", ["role": "wizard", "label": "x"]) else { return }
+            let bad = try requireFailure(await harness.call(admin, "key.create", ["role": "wizard", "label": "x"]))
             #expect(bad.code == -32602)
             #expect(bad.field == "role")
         }
@@ -175,9 +175,25 @@ import TestSupport
             // Every group key but the factory one (which has no group).
             #expect(seen.count == Role.allCases.count - 1)
             #expect(Set(seen.compactMap { $0["id"]?.stringValue }).count == seen.count)
-            guard case .failure(let forged) = await harness.call(admin, "key.list", ["after": "AAAAAAAAAAAAAAAAAAAAAAAAAAAA"]) else { return }
+            let forged = try requireFailure(await harness.call(admin, "key.list", ["after": "AAAAAAAAAAAAAAAAAAAAAAAAAAAA"]))
             #expect(forged.code == -32602)
             #expect(forged.field == "after")
+        }
+    }
+
+    /// Issue 12, point 12: auditors read everything of their group, keys included, and change nothing.
+    @Test func auditorsListKeysAndRevokeNone() async throws {
+        try await withTestDatabase { db in
+            let fixture = try db.makeGroup()
+            _ = try db.makeGroup(name: "Other")
+            let harness = DispatcherHarness(db)
+            let auditor = try await harness.session(authenticatedWith: fixture.key(.auditor))
+            let listed = try await harness.call(auditor, "key.list", ["limit": 500]).get()
+            let items = try #require(listed["items"]?.arrayValue)
+            #expect(items.count == Role.allCases.count - 1)
+            #expect(items.allSatisfy { $0["dealer_group_id"] == fixture.group.json })
+            #expect(failure(await harness.call(auditor, "key.revoke", ["id": fixture.principal(.sales).id.json]))?.code == -32002)
+            #expect(failure(await harness.call(auditor, "key.create", ["role": "auditor", "label": "x"]))?.code == -32002)
         }
     }
 }

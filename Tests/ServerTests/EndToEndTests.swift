@@ -1,12 +1,15 @@
 import ForecourtApp
 import ForecourtClient
+import ForecourtCore
 import Foundation
 import NIOCore
 import NIOSSL
 import RPC
 import Server
 import Logging
+import MetricsTestKit
 import Synchronization
+import TestSupport
 import Testing
 
 /// The listener over real TLS on 127.0.0.1, with `ForecourtClient`.
@@ -306,8 +309,41 @@ struct EndToEndTests {
             try await eventually { server.server.connectionCount == 1 }
             let third = try await server.connect()
             #expect(try await third.call("system.ping") == ["ok": true])
+            #expect(try server.metrics.expectCounter("forecourt_connections_accepted_total").totalValue == 3)
+            #expect(try server.metrics.expectCounter("forecourt_connections_rejected_total").totalValue == 1)
+            #expect(try server.metrics.expectGauge("forecourt_connections").lastValue == 2)
             await second.close()
             await third.close()
+            try await eventually { (try? server.metrics.expectGauge("forecourt_connections").lastValue) == 0 }
+        }
+    }
+
+    /// The request metrics of docs/protocol.md ("Metrics"): one count per request by method and
+    /// code (0 for success), unknown methods under `unknown` and broken envelopes under
+    /// `invalid`, and a duration per method.
+    @Test func requestsAreCountedByMethodAndCode() async throws {
+        try await withTestServer { server in
+            let client = try await server.connect()
+            #expect(try await client.call("system.ping") == ["ok": true])
+            try await client.authenticate(apiKey: TestServer.testKey)
+            #expect(try await client.call("system.ping") == ["ok": true])
+            await #expect(throws: (any Error).self) { try await client.call("no.such_method") }
+            await #expect(throws: (any Error).self) { try await client.call("test.sleep", params: ["ms": "soon"]) }
+            try await client.sendRaw(line: #"{"jsonrpc":"1.0","method":"system.ping","id":"old"}"#)
+            _ = try #require(await client.receiveUnmatched())
+            await client.close()
+            let requests = { (method: String, code: Int) in
+                try server.metrics.expectCounter(
+                    "forecourt_rpc_requests_total", [("method", method), ("code", String(code))]
+                ).totalValue
+            }
+            #expect(try requests("system.ping", 0) == 2)
+            #expect(try requests("unknown", -32601) == 1)
+            #expect(try requests("test.sleep", -32602) == 1)
+            #expect(try requests("invalid", -32600) == 1)
+            let durations = try server.metrics.expectTimer("forecourt_rpc_request_duration_seconds", [("method", "system.ping")])
+            #expect(durations.values.count == 2)
+            #expect(durations.values.allSatisfy { $0 >= 0 })
         }
     }
 
@@ -344,7 +380,7 @@ struct EndToEndTests {
             tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: clientCertificate.privateKey, format: .pem))
             let client = try await server.connect(tls: tls)
             let fingerprint = try await client.call("test.fingerprint")
-            #expect(fingerprint == .string(clientCertificate.fingerprint.map { String(format: "%02x", $0) }.joined()))
+            #expect(fingerprint == .string(clientCertificate.fingerprint.hexString))
             await client.close()
 
             // Without a client certificate the handshake (or the first read) fails.

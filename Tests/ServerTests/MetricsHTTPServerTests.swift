@@ -4,6 +4,7 @@ import NIOPosix
 import Server
 import ServiceLifecycle
 import Synchronization
+import TestSupport
 import Testing
 
 /// Collects everything the peer sends until it closes.

@@ -3,12 +3,14 @@ import ForecourtClient
 import ForecourtCore
 import Foundation
 import Logging
+import MetricsTestKit
 import NIOCore
 import NIOSSL
 import RPC
 import Server
 import ServiceLifecycle
 import Synchronization
+import TestSupport
 
 /// Counts the `test.block` calls running and lets them finish on demand.
 final class Gate: Sendable {
@@ -66,6 +68,8 @@ struct TestServer {
     let gate: Gate
     let group: ServiceGroup
     let runTask: Task<Void, any Error>
+    /// What this server's listener and dispatcher recorded, and nothing of any other test's.
+    let metrics: TestMetrics
 
     static let testKey = "test-api-key"
 
@@ -113,7 +117,7 @@ struct TestServer {
                 "test.fingerprint", access: .anyone, decode: { _ in () },
                 run: { context, _ in
                     context.session.clientCertificateFingerprint.map { bytes in
-                        JSON.string(bytes.map { String(format: "%02x", $0) }.joined())
+                        JSON.string(bytes.hexString)
                     } ?? JSON.null
                 }))
         return registry
@@ -130,14 +134,15 @@ struct TestServer {
         var logger = Logger(label: "forecourt.test")
         logger.logLevel = ProcessInfo.processInfo.environment["FORECOURT_TEST_LOG"] == nil ? .critical : .debug
         let gate = Gate()
-        let dispatcher = Dispatcher(registry: registry(gate: gate), authority: nil, logger: logger)
-        let server = try RPCServer(configuration: configuration, dispatcher: dispatcher, logger: logger)
+        let metrics = TestMetrics()
+        let dispatcher = Dispatcher(registry: registry(gate: gate), authority: nil, logger: logger, metrics: metrics)
+        let server = try RPCServer(configuration: configuration, dispatcher: dispatcher, logger: logger, metrics: metrics)
         let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
         let runTask = Task { try await group.run() }
         let port = try await server.listeningPort()
         return TestServer(
             server: server, port: port, directory: directory, certificates: certificates, gate: gate, group: group,
-            runTask: runTask)
+            runTask: runTask, metrics: metrics)
     }
 
     func connect() async throws -> ForecourtClient {
@@ -175,18 +180,6 @@ func withTestServer(
         throw error
     }
     try await server.stop()
-}
-
-struct TimedOut: Error {}
-
-/// Waits for `condition`, polling; throws after `limit` (a safety net against hangs, not a
-/// performance assertion).
-func eventually(_ limit: Duration = .seconds(10), _ condition: () async -> Bool) async throws {
-    let deadline = ContinuousClock.now + limit
-    while !(await condition()) {
-        guard ContinuousClock.now < deadline else { throw TimedOut() }
-        try await Task.sleep(for: .milliseconds(10))
-    }
 }
 
 /// `operation`'s result, or `TimedOut` after `limit`.

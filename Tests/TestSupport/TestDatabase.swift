@@ -1,4 +1,5 @@
 import Crypto
+import ForecourtCore
 import Foundation
 import Postgres
 import Storage
@@ -66,11 +67,14 @@ public enum TestEnvironment {
     /// nothing more (docs/operations.md, "The database roles").
     public static let serviceLogin = "forecourt_test_service"
 
-    /// The repository's `migrations/` directory.
-    public static var migrationsDirectory: String {
+    /// The checkout this test binary was built from.
+    public static var repositoryDirectory: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("migrations").path
+            .deletingLastPathComponent().path
     }
+
+    /// The repository's `migrations/` directory.
+    public static var migrationsDirectory: String { repositoryDirectory + "/migrations" }
 
     /// A connection string for database `name` on the test cluster.
     public static func connectionString(database name: String) throws -> String {
@@ -93,7 +97,7 @@ actor TemplateDatabase {
         if let name { return name }
         let migrator = try Migrator(directory: TestEnvironment.migrationsDirectory)
         let digest = SHA256.hash(data: Data(migrator.migrations.map(\.checksum).joined().utf8))
-        let templateName = "fc_template_" + digest.prefix(8).map { String(format: "%02x", $0) }.joined()
+        let templateName = "fc_template_" + digest.prefix(8).hexString
         let admin = try PostgresConnection(connectionString: TestEnvironment.baseConnectionString)
         defer { admin.close() }
         // Other test processes of the same run may be building it too.

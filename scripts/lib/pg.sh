@@ -12,8 +12,9 @@ fc_as_pg() {
 }
 
 # Installs what is missing: PostgreSQL 15 server binaries, libpq and OpenSSL headers, pkg-config,
-# PgBouncer (the tenancy tests also run through it) (python3, used to find a free port, is on
-# every machine of this kind).
+# PgBouncer (the tenancy tests also run through it), pgTAP and pg_prove (the database's grant
+# and policy tests, tests/sql) (python3, used to find a free port, is on every machine of this
+# kind).
 fc_ensure_prerequisites() {
     command -v swift >/dev/null || { fc_log "swift is not installed: install Swift 6.1 or newer first"; return 1; }
     local missing=()
@@ -22,6 +23,9 @@ fc_ensure_prerequisites() {
     [ -f /usr/include/openssl/evp.h ] || missing+=(libssl-dev)
     command -v pkg-config >/dev/null || missing+=(pkg-config)
     [ -x "$FC_PGBOUNCER" ] || missing+=(pgbouncer)
+    [ -f /usr/share/postgresql/15/extension/pgtap.control ] || missing+=(postgresql-15-pgtap)
+    command -v pg_prove >/dev/null || missing+=(libtap-parser-sourcehandler-pgtap-perl)
+    python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
             fc_log "missing: ${missing[*]} (install them with your package manager)"
@@ -40,6 +44,24 @@ fc_ensure_prerequisites() {
     if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
         useradd --system --home-dir /var/lib/postgresql --shell /bin/sh postgres
     fi
+    fc_ensure_python_packages
+}
+
+# Python packages the tests use, from PyPI, in a virtual environment of the checkout
+# ($FC_PYTHON_ENV, default .build/python): jsonschema and openrpc check the OpenRPC document
+# (scripts/lib/openrpc_check.py). FC_PYTHON is exported as its interpreter. Reinstalled only
+# when the list changes.
+FC_PIP_PACKAGES=(jsonschema==4.26.0 openrpc==11.1.1)
+fc_ensure_python_packages() {
+    local env=${FC_PYTHON_ENV:-$PWD/.build/python}
+    local stamp="$env/forecourt-packages"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "${FC_PIP_PACKAGES[*]}" ]; then
+        fc_log "installing Python packages ${FC_PIP_PACKAGES[*]} into $env ..."
+        python3 -m venv "$env" || return 1
+        "$env/bin/pip" install --quiet --disable-pip-version-check "${FC_PIP_PACKAGES[@]}" || return 1
+        printf '%s' "${FC_PIP_PACKAGES[*]}" >"$stamp"
+    fi
+    export FC_PYTHON="$env/bin/python"
 }
 
 # A TCP port nobody listens on now.

@@ -13,7 +13,7 @@ public enum RPCID: Sendable, Hashable {
     }
 
     /// The id of a JSON value, or nil when the value is not a valid id type.
-    init?(_ value: JSON) {
+    package init?(_ value: JSON) {
         switch value {
         case .string(let s): self = .string(s)
         case .number(let n): self = .number(n)
@@ -44,7 +44,7 @@ public struct RPCError: Error, Sendable, Equatable {
     /// The contract's `error.data.reason`, if present.
     public var reason: String? { data?["reason"]?.stringValue }
 
-    static func standard(_ code: Int, _ message: String, reason: String, detail: String? = nil) -> RPCError {
+    package static func standard(_ code: Int, _ message: String, reason: String, detail: String? = nil) -> RPCError {
         var data: JSONObject = ["reason": .string(reason)]
         if let detail { data["detail"] = .string(detail) }
         return RPCError(code: code, message: message, data: .object(data))
@@ -86,7 +86,7 @@ public struct RPCRequest: Sendable {
 
     /// Checks a JSON value against the JSON-RPC 2.0 request rules.
     /// - Returns: the request, or the error to answer with the id to answer it under.
-    static func validate(_ value: JSON) -> Result<RPCRequest, InvalidRequest> {
+    package static func validate(_ value: JSON) -> Result<RPCRequest, InvalidRequest> {
         guard case .object(let object) = value else {
             return .failure(InvalidRequest(.null, .invalidRequest("a request must be an object")))
         }
@@ -121,11 +121,11 @@ public struct RPCRequest: Sendable {
 }
 
 /// A request object that breaks the envelope rules, with the id to answer under.
-struct InvalidRequest: Error {
-    let id: RPCID
-    let error: RPCError
+package struct InvalidRequest: Error {
+    package let id: RPCID
+    package let error: RPCError
 
-    init(_ id: RPCID, _ error: RPCError) {
+    package init(_ id: RPCID, _ error: RPCError) {
         self.id = id
         self.error = error
     }

@@ -1,4 +1,3 @@
-import ForecourtCore
 import Foundation
 
 /// A JSON value.
@@ -196,14 +195,4 @@ extension Array: JSONRepresentable where Element: JSONRepresentable {
 extension UUID: JSONRepresentable {
     /// Identifiers are lowercase UUID strings.
     public var json: JSON { .string(uuidString.lowercased()) }
-}
-
-extension Date: JSONRepresentable {
-    /// Timestamps are RFC 3339 strings in UTC.
-    public var json: JSON { .string(RFC3339.format(self)) }
-}
-
-extension Page: JSONRepresentable where Item: JSONRepresentable {
-    /// The contract's list shape: `{"items": [...], "next": cursor-or-null}`.
-    public var json: JSON { ["items": items.json, "next": next.json] }
 }

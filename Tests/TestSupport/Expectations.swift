@@ -1,0 +1,70 @@
+import Foundation
+import RPC
+import Testing
+
+/// The error of a call that must fail, or a recorded issue.
+public func expectFailure(
+    _ result: Result<JSON, CallError>, code: Int, field: String? = nil, _ comment: Comment? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    switch result {
+    case .success(let value):
+        Issue.record("expected error \(code), got \(value)", sourceLocation: sourceLocation)
+    case .failure(let error):
+        #expect(error.code == code, comment, sourceLocation: sourceLocation)
+        if let field { #expect(error.field == field, comment, sourceLocation: sourceLocation) }
+    }
+}
+
+/// What `eventually` throws when its condition never held.
+public struct TimedOut: Error {
+    public init() {}
+}
+
+/// Waits for `condition`, polling; throws `TimedOut` after `limit` (a safety net against
+/// hangs, not a performance assertion).
+public func eventually(_ limit: Duration = .seconds(10), _ condition: () async -> Bool) async throws {
+    let deadline = ContinuousClock.now + limit
+    while !(await condition()) {
+        guard ContinuousClock.now < deadline else { throw TimedOut() }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+/// `pg_dump --data-only` of a database (plain SQL), as an operator's backup would hold it.
+/// Throws when `pg_dump` is missing or fails: a check that searches the dump must not pass
+/// on an empty one.
+public func pgDump(_ connectionString: String) throws -> String {
+    let binary = (ProcessInfo.processInfo.environment["FC_PGBIN"] ?? "/usr/lib/postgresql/15/bin") + "/pg_dump"
+    guard FileManager.default.isExecutableFile(atPath: binary) else {
+        throw TestSetupError("\(binary) is missing: install postgresql-15 (scripts/test does)")
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = ["--data-only", "-d", connectionString]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw TestSetupError("pg_dump exited with status \(process.terminationStatus)")
+    }
+    guard !data.isEmpty else { throw TestSetupError("pg_dump wrote nothing") }
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// The error of a call that must fail. A success is a recorded issue and a thrown error, so
+/// the checks that follow can never be skipped by a call that unexpectedly worked.
+public func requireFailure(
+    _ result: Result<JSON, CallError>, sourceLocation: SourceLocation = #_sourceLocation
+) throws -> CallError {
+    switch result {
+    case .success(let value):
+        Issue.record("expected an error, got \(value)", sourceLocation: sourceLocation)
+        throw TestSetupError("a call that must fail succeeded")
+    case .failure(let error):
+        return error
+    }
+}
