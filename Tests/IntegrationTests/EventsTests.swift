@@ -130,7 +130,9 @@ func withEvents<T>(
                 let recorder = PushRecorder(session, capacity: 1)
                 let subscription = try await world.harness.call(session, "events.subscribe").get()["subscription"]
                 for _ in 0..<3 { _ = try await world.newOrder() }
-                try await Task.sleep(for: .milliseconds(300))
+                // The hub has handled all three (the last two dropped) before the queue has room.
+                let id = try #require(UUID(uuidString: subscription?.stringValue ?? ""))
+                try await eventually { world.harness.wiring.events.droppedSinceNotice(id) == 2 }
                 #expect(recorder.messages.count == 1)
                 recorder.setCapacity(10)
                 _ = try await world.newOrder()

@@ -49,7 +49,10 @@ struct PreAuthenticationTests {
     }
 
     @Test func unauthenticatedConnectionsPerAddressAreCapped() async throws {
-        try await withTestServer({ $0.maximumUnauthenticatedPerAddress = 3 }) { server in
+        try await withTestServer({
+            $0.maximumUnauthenticatedPerAddress = 3
+            $0.unauthenticatedTimeout = .minutes(1)
+        }) { server in
             var open: [ForecourtClient] = []
             for _ in 0..<3 {
                 let client = try await server.connect()
