@@ -1,3 +1,4 @@
+import Audit
 import ForecourtCore
 import Foundation
 import Postgres
@@ -85,7 +86,7 @@ extension CustomerService {
             position = decoded
         }
         let from = position
-        let (horizon, stored) = try await database.transaction(.group(group), readOnly: true) { connection in
+        let (horizon, stored) = try await database.transaction(.group(group), principal: caller.id) { connection in
             // One statement, so the horizon and the rows come from the same snapshot.
             let rows = try connection.query(
                 """
@@ -112,7 +113,13 @@ extension CustomerService {
             }
             // The join keeps the subquery's order in practice; sorting here makes the
             // cursor's correctness independent of the plan.
-            return (horizon, stored.sorted { ($0.changeXID, $0.changeSeq) < ($1.changeXID, $1.changeSeq) })
+            let sorted = stored.sorted { ($0.changeXID, $0.changeSeq) < ($1.changeXID, $1.changeSeq) }
+            // Reads of personal data are audited (docs/security.md, "Audit"): the customers of
+            // this page, erasures (which hold none) left out.
+            try AuditLog.recordMany(
+                connection, group: group, principal: caller, method: "customer.changes", objectType: "customer",
+                objects: sorted.prefix(limit).filter { !$0.erased }.map { (id: $0.id, outcome: "ok") })
+            return (horizon, sorted)
         }
         let hasMore = stored.count > limit
         let page = stored.prefix(limit)

@@ -58,10 +58,16 @@ public final class CustomerService: Sendable {
     }
 
     /// `customer.get`. A customer whose fields fail to decrypt is an error, never empty data.
+    /// The read is audited (docs/security.md, "Audit"), in the transaction that reads.
     public func get(caller: Principal, id: UUID) async throws -> Customer {
         let group = try caller.requireGroup()
-        let stored = try await database.transaction(.group(group), readOnly: true) { connection in
-            try Self.select(connection, group: group, id: id, forUpdate: false)
+        let stored = try await database.transaction(.group(group), principal: caller.id) { connection in
+            let stored = try Self.select(connection, group: group, id: id, forUpdate: false)
+            if stored != nil {
+                try AuditLog.record(
+                    connection, group: group, principal: caller, method: "customer.get", objectType: "customer", objectID: id)
+            }
+            return stored
         }
         guard let stored else { throw DomainError.notFound("customer") }
         return try stored.open(crypto(group))
@@ -115,24 +121,29 @@ public final class CustomerService: Sendable {
         let group = try caller.requireGroup()
         let limit = Self.findLimit
         let cipher = cipher
-        let stored: [StoredCustomer] = try await database.transaction(.group(group), readOnly: true) { connection in
+        let stored: [StoredCustomer] = try await database.transaction(.group(group), principal: caller.id) { connection in
+            let found: [StoredCustomer]
             switch lookup {
             case .externalRef(let ref):
-                return try connection.query(
+                found = try connection.query(
                     """
                     SELECT \(unsafeSQL: StoredCustomer.columns) FROM forecourt.customers
                     WHERE dealer_group_id = \(group) AND external_ref = \(ref)
                     """
                 ).rows.map { try StoredCustomer(row: $0) }
             case .email(let email):
-                return try Self.find(
+                found = try Self.find(
                     connection, group: group, column: "email_bidx",
                     candidates: cipher.blindIndexCandidates(email, group: group, kind: .email), limit: limit)
             case .phone(let phone):
-                return try Self.find(
+                found = try Self.find(
                     connection, group: group, column: "phone_bidx",
                     candidates: cipher.blindIndexCandidates(phone, group: group, kind: .phone), limit: limit)
             }
+            try AuditLog.recordMany(
+                connection, group: group, principal: caller, method: "customer.find", objectType: "customer",
+                objects: found.map { (id: $0.id, outcome: "ok") })
+            return found
         }
         let crypto = crypto(group)
         return try stored.map { try $0.open(crypto) }

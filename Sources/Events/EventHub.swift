@@ -10,9 +10,21 @@ import Synchronization
 /// connection (PostgresListener) on `OrderService.notifyChannel`.
 ///
 /// Every change to an order, made by any instance, sends a `pg_notify` in its own transaction
-/// (ids only). The hub reads the order once per notification, if any subscriber may see it
-/// (`Principal.maySeeDealer`; the factory sees every order, without `customer_id`), and pushes
-/// `order.updated {"subscription", "order", "event"}` to each such subscription.
+/// (ids only). A notification is a hint, never content: PostgreSQL lets any role that can
+/// connect send one, so the hub reads the named timeline entry and its order again, in the
+/// named group's scope, and pushes only what it read, to the subscriptions whose principal may
+/// see that order (`Principal.maySeeDealer` of the order as read; the factory sees every order,
+/// without `customer_id`). An entry that does not exist, is older than
+/// `OrderService.pushableAge`, or was pushed already is not pushed (docs/security.md,
+/// "Notifications").
+///
+/// A subscription belongs to the principal that made it: once its session has another
+/// principal (authenticated again) or none (its key was revoked), it ends. Before pushing to
+/// a session whose key was last checked longer ago than `revalidationInterval`, the hub checks
+/// it again (`SessionAuthority.revalidate`), so no push reaches a revoked key's session more
+/// than that interval plus one check after the revocation, whether or not the client sends
+/// anything (docs/protocol.md, "keys"). The revocation watcher keeps sessions checked, so
+/// this rarely costs a query.
 ///
 /// Slow subscribers are bounded, never buffered without limit: the connection's push queue
 /// holds at most its limit (1000), and a push that does not fit is dropped and counted. Before
@@ -23,6 +35,8 @@ import Synchronization
 public final class EventHub: Sendable {
     /// The most subscriptions one connection may hold.
     public static let maximumPerSession = 16
+    /// Timeline entries remembered as pushed, so a repeated notification is not pushed twice.
+    static let rememberedEntries = 4096
 
     struct Subscription: Sendable {
         let id: UUID
@@ -32,24 +46,70 @@ public final class EventHub: Sendable {
         var dropped = 0
     }
 
+    private struct EntryKey: Hashable {
+        let group: UUID
+        let seq: Int
+    }
+
+    private struct Pushed {
+        var keys = Set<EntryKey>()
+        var order = [EntryKey]()
+        var next = 0
+
+        /// Remembers `key`; false when it was already there.
+        mutating func insert(_ key: EntryKey) -> Bool {
+            guard keys.insert(key).inserted else { return false }
+            if order.count < EventHub.rememberedEntries {
+                order.append(key)
+            } else {
+                keys.remove(order[next])
+                order[next] = key
+                next = (next + 1) % order.count
+            }
+            return true
+        }
+    }
+
     private let orders: OrderService
+    private let authority: (any SessionAuthority)?
+    private let checkDealer: @Sendable (Principal, UUID) async throws -> Void
+    private let revalidationInterval: Duration
     private let logger: Logger
     private let subscriptions = Mutex<[UUID: Subscription]>([:])
+    private let pushed = Mutex(Pushed())
 
-    public init(orders: OrderService, logger: Logger = Logger(label: "forecourt.events")) {
+    /// - Parameters:
+    ///   - authority: re-checks a session's key before a push when it was last checked longer
+    ///     ago than `revalidationInterval`.
+    ///   - checkDealer: throws `notFound` unless the principal may name this dealer (a dealer of
+    ///     its group); not called for the factory, which spans every group.
+    public init(
+        orders: OrderService,
+        authority: (any SessionAuthority)? = nil,
+        revalidationInterval: Duration = .seconds(2),
+        checkDealer: @escaping @Sendable (Principal, UUID) async throws -> Void = { _, _ in },
+        logger: Logger = Logger(label: "forecourt.events")
+    ) {
         self.orders = orders
+        self.authority = authority
+        self.revalidationInterval = revalidationInterval
+        self.checkDealer = checkDealer
         self.logger = logger
     }
 
     /// The number of live subscriptions (for tests and metrics).
     public var count: Int { subscriptions.withLock { $0.count } }
 
-    public func subscribe(session: Session, principal: Principal, dealerID: UUID?) throws -> UUID {
-        if let dealerID, principal.role.isDealerScoped, dealerID != principal.dealerID {
-            throw DomainError.notFound("dealer")
+    public func subscribe(session: Session, principal: Principal, dealerID: UUID?) async throws -> UUID {
+        if let dealerID {
+            if principal.role.isDealerScoped, dealerID != principal.dealerID { throw DomainError.notFound("dealer") }
+            // Another group's dealer is not found, as every other cross-group reference is.
+            if principal.role != .factory { try await checkDealer(principal, dealerID) }
         }
         let id = UUID()
         let added = subscriptions.withLock { subscriptions -> Bool in
+            // Subscriptions of an earlier principal of this session have ended; they do not count.
+            subscriptions = subscriptions.filter { $0.value.session !== session || $0.value.principal == principal }
             guard subscriptions.values.filter({ $0.session === session }).count < Self.maximumPerSession else { return false }
             subscriptions[id] = Subscription(id: id, session: session, principal: principal, dealerID: dealerID)
             return true
@@ -85,36 +145,101 @@ public final class EventHub: Sendable {
     func handle(_ message: PostgresListener.Message) async {
         switch message {
         case .reconnected:
-            for subscription in subscriptions.withLock({ Array($0.values) }) {
+            let all = subscriptions.withLock { Array($0.values) }
+            for subscription in await current(all) {
                 deliver(subscription, method: "events.resync", params: ["subscription": subscription.id.json])
             }
         case .notification(let channel, let payload):
-            guard channel == OrderService.notifyChannel, let change = OrderChange(payload: payload) else { return }
-            let interested = subscriptions.withLock { subscriptions in
-                subscriptions.values.filter { subscription in
-                    subscription.principal.maySeeDealer(change.dealerID, inGroup: change.group)
-                        && (subscription.dealerID == nil || subscription.dealerID == change.dealerID)
-                }
+            guard channel == OrderService.notifyChannel, let change = OrderChange(payload: payload),
+                let seq = change.seq
+            else { return }
+            // Nobody here could see anything of that group: nothing to read.
+            let anyone = subscriptions.withLock { subscriptions in
+                subscriptions.values.contains { $0.principal.role == .factory || $0.principal.dealerGroupID == change.group }
             }
-            guard !interested.isEmpty else { return }
-            let changed: (Order, TimelineEvent?)?
+            guard anyone else { return }
+            let changed: (Order, TimelineEvent)?
             do {
-                changed = try await orders.changed(group: change.group, orderID: change.orderID, seq: change.seq)
+                changed = try await orders.changed(group: change.group, orderID: change.orderID, seq: seq)
             } catch {
                 // The subscribers miss this update: count it, so they are told before the next one.
                 logger.warning("cannot read a changed order for its subscribers", metadata: ["db.error": "\(error)"])
-                for subscription in interested { record(.dropped, for: subscription.id) }
+                let affected = subscriptions.withLock { subscriptions in
+                    subscriptions.values.filter { $0.principal.role == .factory || $0.principal.dealerGroupID == change.group }
+                }
+                for subscription in affected { record(.dropped, for: subscription.id) }
                 return
             }
-            guard let changed else { return }
-            let (order, event) = changed
-            for subscription in interested {
+            guard let (order, event) = changed,
+                pushed.withLock({ $0.insert(EntryKey(group: order.dealerGroupID, seq: event.seq)) })
+            else { return }
+            // Who may see it is decided on the order as read, never on the notification's text.
+            let interested = subscriptions.withLock { subscriptions in
+                subscriptions.values.filter { subscription in
+                    subscription.principal.maySeeDealer(order.dealerID, inGroup: order.dealerGroupID)
+                        && (subscription.dealerID == nil || subscription.dealerID == order.dealerID)
+                }
+            }
+            for subscription in await current(interested) {
                 let params: JSON = [
                     "subscription": subscription.id.json, "order": order.visible(to: subscription.principal).json,
-                    "event": event?.json ?? ["event": .string(change.event)],
+                    "event": event.json,
                 ]
                 deliver(subscription, method: "order.updated", params: params)
             }
+        }
+    }
+
+    private enum Verdict {
+        case current
+        /// Revoked or no longer authenticated: its subscriptions end.
+        case ended
+        /// Could not be checked now (the database is unreachable): nothing is pushed this time.
+        case unknown
+    }
+
+    /// The subscriptions whose session still has the principal that made them, with its key
+    /// checked within `revalidationInterval`; the others end here, or miss this push (counted,
+    /// as a full queue is) when the key cannot be checked now.
+    private func current(_ candidates: [Subscription]) async -> [Subscription] {
+        var verdicts: [ObjectIdentifier: Verdict] = [:]
+        var kept: [Subscription] = []
+        for subscription in candidates {
+            let session = subscription.session
+            let key = ObjectIdentifier(session)
+            let verdict: Verdict
+            if let known = verdicts[key] {
+                verdict = known
+            } else {
+                verdict = await check(session)
+                verdicts[key] = verdict
+            }
+            switch verdict {
+            case .current where session.principal == subscription.principal:
+                kept.append(subscription)
+            case .current, .ended:
+                subscriptions.withLock { _ = $0.removeValue(forKey: subscription.id) }
+            case .unknown:
+                record(.dropped, for: subscription.id)
+            }
+        }
+        return kept
+    }
+
+    /// Whether the session's key is still valid, checking it again when it was last checked too
+    /// long ago.
+    private func check(_ session: Session) async -> Verdict {
+        guard session.isAuthenticated else { return .ended }
+        guard let authority, session.needsRevalidation(every: revalidationInterval) else { return .current }
+        do {
+            if try await authority.revalidate(session) {
+                session.markValidated()
+                return .current
+            }
+            session.deauthenticate()
+            return .ended
+        } catch {
+            return .unknown
         }
     }
 

@@ -15,7 +15,7 @@ public enum EventMethods {
                     errors: [.notFound, .invalidRequest]),
                 decode: { try $0.optionalUUID("dealer_id") },
                 run: { context, dealer in
-                    let id = try hub.subscribe(session: context.session, principal: try context.caller, dealerID: dealer)
+                    let id = try await hub.subscribe(session: context.session, principal: try context.caller, dealerID: dealer)
                     return ["subscription": id.json] as JSON
                 }),
             RPCMethod(

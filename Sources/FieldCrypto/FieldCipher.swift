@@ -63,8 +63,11 @@ public final class FieldCipher: Sendable {
 
     private let cache = Mutex<[CacheKey: DerivedKey]>([:])
 
+    /// How many derived keys are cached now (for tests: lookups must not churn the cache).
+    public var cachedKeyCount: Int { cache.withLock { $0.count } }
+
     /// Nonces for every envelope this process seals.
-    private static let nonces = NonceSource()
+    static let nonces = NonceSource()
 
     /// A cipher over `keyring`. To use a rotated keyring, make a new cipher.
     public init(keyring: Keyring) {
@@ -83,7 +86,7 @@ public final class FieldCipher: Sendable {
         let key = derivedKey(root, .data(group: context.group)).aes
         var envelope = header
         envelope.reserveCapacity(Self.minimumEnvelopeSize + plaintext.count)
-        let nonce = Self.nonces.next()
+        let nonce = try Self.nonces.next()
         envelope.append(contentsOf: nonce)
         try key.seal(
             plaintext, nonce: nonce, authenticating: Self.authenticatedData(header: header, context: context),

@@ -37,6 +37,9 @@ public enum FieldCryptoError: Error, Equatable, Sendable, CustomStringConvertibl
     case notUTF8
     /// The cryptographic library refused to encrypt (not expected in practice).
     case encryptionFailed
+    /// The system's random number generator gave no bytes (a nonce cannot be made safely);
+    /// the seal that needed it fails, the process goes on.
+    case randomUnavailable
 
     public var description: String {
         switch self {
@@ -66,6 +69,8 @@ public enum FieldCryptoError: Error, Equatable, Sendable, CustomStringConvertibl
             return "decrypted field is not valid UTF-8"
         case .encryptionFailed:
             return "encrypting a field failed"
+        case .randomUnavailable:
+            return "the system's random number generator failed; no nonce could be made"
         }
     }
 

@@ -1,15 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import COpenSSL
 import Synchronization
 
-/// Random 96-bit AES-GCM nonces from the operating system's CSPRNG, read a page at a time:
-/// one read per 341 nonces instead of two `getrandom` calls per nonce, which otherwise dominate the
-/// cost of sealing short fields. Each byte is handed out once and wiped from the buffer.
+/// Random 96-bit AES-GCM nonces from OpenSSL's CSPRNG (`RAND_bytes`: a DRBG seeded and reseeded
+/// from `getrandom(2)`, which needs no file descriptor), read a page at a time: one call per
+/// 341 nonces, which otherwise dominate the cost of sealing short fields. Each byte is handed
+/// out once and wiped from the buffer.
+///
+/// No randomness means no safe nonce, so a failure to get it is an error for the one seal that
+/// needed it (the call fails, -32603), never a crash of the process; the next seal tries again.
 final class NonceSource: Sendable {
     static let nonceSize = 12
     private static let bufferSize = 4092  // a multiple of the nonce size
@@ -20,12 +18,19 @@ final class NonceSource: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Fills a buffer with random bytes, or returns false. Replaced by tests to simulate failure.
+    private let fill: @Sendable (UnsafeMutableRawBufferPointer) -> Bool
+
+    init(fill: @escaping @Sendable (UnsafeMutableRawBufferPointer) -> Bool = NonceSource.randomBytes) {
+        self.fill = fill
+    }
 
     /// The next nonce, never returned before.
-    func next() -> [UInt8] {
-        state.withLock { state in
+    /// - Throws: `FieldCryptoError.randomUnavailable` when the CSPRNG fails.
+    func next() throws(FieldCryptoError) -> [UInt8] {
+        try state.withLock { (state: inout State) throws(FieldCryptoError) -> [UInt8] in
             if state.offset == state.buffer.count {
-                state.buffer.withUnsafeMutableBytes(Self.fillRandom)
+                guard state.buffer.withUnsafeMutableBytes(fill) else { throw FieldCryptoError.randomUnavailable }
                 state.offset = 0
             }
             let range = state.offset..<(state.offset + Self.nonceSize)
@@ -36,23 +41,9 @@ final class NonceSource: Sendable {
         }
     }
 
-    /// Fills `buffer` from the kernel's CSPRNG (`/dev/urandom`, the same source as
-    /// `getrandom`, which Swift's Glibc module does not declare). Without randomness no nonce
-    /// is safe, so a failure stops the process, as `SystemRandomNumberGenerator` does.
-    private static func fillRandom(_ buffer: UnsafeMutableRawBufferPointer) {
-        #if canImport(Darwin)
-        arc4random_buf(buffer.baseAddress, buffer.count)
-        #else
-        let fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
-        precondition(fd >= 0, "cannot open /dev/urandom: errno \(errno)")
-        defer { close(fd) }
-        var filled = 0
-        while filled < buffer.count {
-            let count = read(fd, buffer.baseAddress! + filled, buffer.count - filled)
-            if count < 0 && errno == EINTR { continue }
-            precondition(count > 0, "cannot read /dev/urandom: errno \(errno)")
-            filled += count
-        }
-        #endif
+    /// OpenSSL's `RAND_bytes`: 1 on success.
+    static func randomBytes(_ buffer: UnsafeMutableRawBufferPointer) -> Bool {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return true }
+        return RAND_bytes(base.assumingMemoryBound(to: UInt8.self), Int32(buffer.count)) == 1
     }
 }

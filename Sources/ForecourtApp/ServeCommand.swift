@@ -130,6 +130,7 @@ public enum ServiceRunner {
         // Shut down in reverse order: the listener and the server drain first, the pool last.
         var services: [any Service] = [
             pool, server, EventListenerService(hub: wiring.events, listener: listener),
+            MaintenanceService(database: database, logger: Logger(label: "forecourt.maintenance")),
         ]
         if configuration.reloadsCertificatesOnSIGHUP {
             services.append(CertificateReloader(server: server, logger: Logger(label: "forecourt.server")))
@@ -163,11 +164,14 @@ public enum ServiceRunner {
             throw StartupError(description: "FORECOURT_MIGRATIONS_DIR: \(error)")
         }
         let pending: [Migrator.Status.Entry]
+        let roleProblem: String?
         do {
             let connection = try PostgresConnection(connectionString: url, preparesStatements: statementCache)
             defer { connection.close() }
             let start = TransactionStart(readOnly: true, role: AppDatabase.role, settings: AppDatabase.transactionSettings)
-            pending = try connection.transaction(start) { try migrator.status(on: $0).pending }
+            (pending, roleProblem) = try connection.transaction(start) {
+                (try migrator.status(on: $0).pending, try AppRole.check($0))
+            }
         } catch let error as PostgresError where error.kind == .insufficientPrivilege {
             throw StartupError(
                 description: "FORECOURT_DATABASE_URL: the login role cannot act as \(AppDatabase.role) (GRANT \(AppDatabase.role) TO it)")
@@ -180,6 +184,7 @@ public enum ServiceRunner {
             throw StartupError(
                 description: "FORECOURT_DATABASE_URL: the database has \(pending.count) pending migration(s); run forecourt migrate")
         }
+        if let roleProblem { throw StartupError(description: "FORECOURT_DATABASE_URL: \(roleProblem)") }
     }
 }
 

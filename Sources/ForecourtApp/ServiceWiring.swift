@@ -29,7 +29,9 @@ public struct ServiceWiring: Sendable {
 
     /// - Parameter cipher: field encryption and the keyed MACs (cursors are MAC'd with it, so
     ///   every instance sharing the keyring accepts every other's cursors).
-    public init(database: AppDatabase, cipher: FieldCipher) {
+    /// - Parameter revalidationInterval: how long a session's key is trusted before it is checked
+    ///   again (the dispatcher's `Limits.revalidationInterval`); the event hub uses it before pushes.
+    public init(database: AppDatabase, cipher: FieldCipher, revalidationInterval: Duration = .seconds(2)) {
         let cursors = CursorCodec { cipher.mac($0, purpose: "cursor") }
         identity = IdentityService(database: database, cursors: cursors)
         dealers = DealerService(database: database, cursors: cursors)
@@ -37,7 +39,10 @@ public struct ServiceWiring: Sendable {
         tracking = TrackingService(database: database, cipher: cipher)
         notifications = NotificationService(database: database)
         audit = AuditService(database: database, cursors: cursors)
-        events = EventHub(orders: orders)
+        let dealers = dealers
+        events = EventHub(
+            orders: orders, authority: identity, revalidationInterval: revalidationInterval,
+            checkDealer: { caller, dealer in _ = try await dealers.get(caller: caller, id: dealer) })
         customers = CustomerService(database: database, cipher: cipher, cursors: cursors)
         var registry = MethodRegistry()
         registry.register(SystemMethods.all())

@@ -13,6 +13,10 @@ public enum AccessScope: Sendable, Hashable {
     case portal(group: UUID?, vinLast8: String)
     /// Authentication: the one API key whose hash is given.
     case authentication(keyHash: [UInt8])
+    /// The revocation watcher: keys of every group revoked in the last minutes (ids only are read).
+    case revocations
+    /// Purges: rows of every group past their retention, and nothing younger.
+    case maintenance
 
     /// The scope a principal's ordinary calls run in.
     public static func of(_ principal: Principal) throws -> AccessScope {
@@ -37,6 +41,10 @@ public enum AccessScope: Sendable, Hashable {
             return settings
         case .authentication(let keyHash):
             return [("forecourt.scope", "auth"), ("forecourt.key_hash", keyHash.hexString)]
+        case .revocations:
+            return [("forecourt.scope", "revocations")]
+        case .maintenance:
+            return [("forecourt.scope", "maintenance")]
         }
     }
 }

@@ -106,7 +106,7 @@ public final class IdentityService: SessionAuthority {
         return (record, key)
     }
 
-    /// The keys the caller may manage: all of the group for admins, its dealer's for managers.
+    /// The keys the caller may see: all of the group for admins and auditors, its dealer's for managers.
     public func listKeys(caller: Principal, limit: Int, after: String?) async throws -> Page<KeyRecord> {
         let group = try caller.requireGroup()
         let scopeTag = group.uuidString.lowercased()
@@ -122,7 +122,7 @@ public final class IdentityService: SessionAuthority {
             afterID = id
         }
         let (positionTime, positionID) = (afterTime, afterID)
-        let dealerFilter = caller.role == .groupAdmin ? nil : caller.dealerID
+        let dealerFilter = caller.role == .dealerManager ? caller.dealerID : nil
         let records = try await database.transaction(.group(group), readOnly: true) { connection in
             let result = try connection.query(
                 """

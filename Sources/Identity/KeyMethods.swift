@@ -23,7 +23,8 @@ public enum KeyMethods {
                     return JSON.object(object)
                 }),
             RPCMethod(
-                "key.list", roles: [.groupAdmin, .dealerManager], schema: .keyList,
+                // Auditors read everything of their group, keys included (never a secret).
+                "key.list", roles: [.groupAdmin, .dealerManager, .auditor], schema: .keyList,
                 decode: { try $0.listRequest() },
                 run: { context, input in
                     try await service.listKeys(caller: try context.caller, limit: input.limit, after: input.after)

@@ -1,3 +1,4 @@
+import Audit
 import ForecourtCore
 import Foundation
 import Postgres
@@ -53,6 +54,43 @@ public struct KeyRecord: Sendable {
             """)
         guard let row = result.first else { throw PostgresError(.other) }
         return try KeyRecord(row: row)
+    }
+}
+
+extension KeyRecord {
+    /// Every key, or those of one group, oldest first (the operator's `forecourt key list`,
+    /// on the owner's connection).
+    public static func all(_ connection: PostgresConnection, group: UUID?) throws -> [KeyRecord] {
+        try connection.query(
+            """
+            SELECT \(unsafeSQL: columns) FROM forecourt.api_keys
+            WHERE \(group)::uuid IS NULL OR dealer_group_id = \(group)
+            ORDER BY created_at, id
+            """
+        ).rows.map(KeyRecord.init)
+    }
+
+    /// Revokes any key, of a group or of none (the operator's `forecourt key revoke`, on the
+    /// owner's connection), with an audit row for a group's key. Returns the key and whether
+    /// this call revoked it, or nil when there is no such key.
+    public static func revoke(_ connection: PostgresConnection, id: UUID) throws -> (KeyRecord, Bool)? {
+        try connection.transaction { connection -> (KeyRecord, Bool)? in
+            let updated = try connection.query(
+                """
+                UPDATE forecourt.api_keys SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL
+                RETURNING \(unsafeSQL: columns)
+                """
+            ).first.map(KeyRecord.init)
+            guard let updated else {
+                return try connection.query("SELECT \(unsafeSQL: columns) FROM forecourt.api_keys WHERE id = \(id)")
+                    .first.map { (try KeyRecord(row: $0), false) }
+            }
+            if let group = updated.dealerGroupID {
+                try AuditLog.record(
+                    connection, group: group, principal: nil, method: "key.revoke", objectType: "api_key", objectID: id)
+            }
+            return (updated, true)
+        }
     }
 }
 

@@ -12,20 +12,50 @@ import Storage
 /// their customers' rows, of which only the name's blind index is read. Names are compared as
 /// blind indexes of the normalised name (case, accents and spacing do not matter).
 ///
-/// A wrong name and an unknown VIN take the same path (one read, the blind indexes, one
-/// failure counted) and give the same -32003. Failures are counted per `vin_last8` in
-/// `track_lookup_failures`, a table every instance shares: after `failureLimit` failures in
-/// `window`, every lookup of that `vin_last8` is -32006 until the window ends.
+/// A wrong name and an unknown VIN take the same path (one read, the blind indexes of one
+/// group, whose derived keys are cached either way, one failure counted) and give the same
+/// -32003. Failures are counted in tables every instance shares (docs/architecture.md,
+/// "Tracking"):
+/// - per `vin_last8` within the portal key's scope (its group, or every group for a global
+///   key): after `Limits.failuresPerVIN` failures in `Limits.window`, every lookup of that
+///   `vin_last8` in that scope is -32006 until the window ends;
+/// - per portal key, whatever the VIN: after `Limits.failuresPerPrincipal`, every lookup of
+///   that key is -32006 until its window ends.
+///
+/// The count is atomic: a failure is counted before it is answered (`INSERT ... ON CONFLICT
+/// DO UPDATE ... RETURNING`, which serialises on the counter row, or on its insertion when it
+/// does not exist yet), and one whose count passes a limit is answered -32006, so a burst of
+/// concurrent guesses learns at most the limit's worth of answers. A match re-reads both
+/// counters with `FOR SHARE`, which waits for failures still being counted.
 public final class TrackingService: Sendable {
-    public static let failureLimit = 5
-    public static let window: Duration = .seconds(15 * 60)
+    public struct Limits: Sendable {
+        /// Failures per `vin_last8` and portal scope within `window`.
+        public var failuresPerVIN = 5
+        /// Failures per portal key within `window`, over every VIN.
+        public var failuresPerPrincipal = 300
+        /// At least the 15 minutes that the purge policy of migrations/0006 assumes.
+        public var window: Duration = .seconds(15 * 60)
+
+        public init() {}
+    }
+
+    /// Kept for callers that name the contract's figure.
+    public static let failureLimit = Limits().failuresPerVIN
+    public static let window = Limits().window
+
+    /// The group whose blind-index key an unknown VIN's name is hashed under: fixed, so the
+    /// unknown-VIN path costs what a wrong name costs (a cached derived key) and never fills
+    /// the cipher's key cache with keys of random groups.
+    static let unknownVINGroup = UUID(uuidString: "6b1d3f5e-0c1a-4d7e-9a51-7e2f0d8c4b93")!
 
     private let database: AppDatabase
     private let cipher: FieldCipher
+    public let limits: Limits
 
-    public init(database: AppDatabase, cipher: FieldCipher) {
+    public init(database: AppDatabase, cipher: FieldCipher, limits: Limits = Limits()) {
         self.database = database
         self.cipher = cipher
+        self.limits = limits
     }
 
     private enum Outcome: Sendable {
@@ -37,19 +67,17 @@ public final class TrackingService: Sendable {
     private static let notFound = DomainError(.notFound, "no order matches this VIN and name")
 
     public func lookup(caller: Principal, vinLast8: String, fullName: String) async throws -> JSON {
-        let windowSeconds = Int(Self.window.components.seconds)
+        let limits = self.limits
+        let windowSeconds = Int(limits.window.components.seconds)
         let cipher = self.cipher
-        let outcome = try await database.transaction(.portal(group: caller.dealerGroupID, vinLast8: vinLast8)) { connection -> Outcome in
-            let counter = try connection.query(
-                """
-                SELECT failures, (extract(epoch FROM (window_started_at + make_interval(secs => \(windowSeconds)) - now())) * 1000)::int8
-                FROM forecourt.track_lookup_failures WHERE vin_last8 = \(vinLast8) FOR UPDATE
-                """
-            ).first
-            if let counter {
-                let failures: Int = try counter.decode(0)
-                let remaining: Int = try counter.decode(1)
-                if failures >= Self.failureLimit, remaining > 0 { return .limited(retryAfterMilliseconds: remaining) }
+        let group = caller.dealerGroupID
+        let principal = caller.id
+        let outcome = try await database.transaction(.portal(group: group, vinLast8: vinLast8), principal: principal) {
+            connection -> Outcome in
+            // The counters as they stand (no lock): a limited caller is answered before any work.
+            if let wait = try Self.limitedFor(connection, group: group, vinLast8: vinLast8, principal: principal,
+                limits: limits, lock: false) {
+                return .limited(retryAfterMilliseconds: wait)
             }
             let candidates = try connection.query(
                 """
@@ -61,7 +89,7 @@ public final class TrackingService: Sendable {
             var match: (group: UUID, id: UUID)?
             if candidates.isEmpty {
                 // The same work as for a wrong name, so timing tells the two apart as little as possible.
-                _ = cipher.blindIndexCandidates(fullName, group: UUID(), kind: .fullName)
+                _ = cipher.blindIndexCandidates(fullName, group: Self.unknownVINGroup, kind: .fullName)
             }
             for row in candidates {
                 let group: UUID = try row.decode(0)
@@ -73,18 +101,46 @@ public final class TrackingService: Sendable {
                 }
             }
             if let match {
+                // Failures counted meanwhile by concurrent lookups are waited for and seen.
+                if let wait = try Self.limitedFor(connection, group: group, vinLast8: vinLast8, principal: principal,
+                    limits: limits, lock: true) {
+                    return .limited(retryAfterMilliseconds: wait)
+                }
                 return .found(try Self.tracking(connection, group: match.group, id: match.id))
             }
-            try connection.query(
+            // Counted first, answered after: a failure past a limit learns nothing of its guess.
+            let perVIN = try connection.query(
                 """
-                INSERT INTO forecourt.track_lookup_failures AS t (vin_last8, window_started_at, failures)
-                VALUES (\(vinLast8), now(), 1)
-                ON CONFLICT (vin_last8) DO UPDATE SET
+                INSERT INTO forecourt.track_lookup_failures AS t (dealer_group_id, vin_last8, window_started_at, failures)
+                VALUES (\(group), \(vinLast8), now(), 1)
+                ON CONFLICT (dealer_group_id, vin_last8) DO UPDATE SET
                     failures = CASE WHEN t.window_started_at + make_interval(secs => \(windowSeconds)) > now()
                         THEN t.failures + 1 ELSE 1 END,
                     window_started_at = CASE WHEN t.window_started_at + make_interval(secs => \(windowSeconds)) > now()
                         THEN t.window_started_at ELSE now() END
-                """)
+                RETURNING failures, \(unsafeSQL: Self.remainingMilliseconds(windowSeconds))
+                """
+            ).first
+            let perPrincipal = try connection.query(
+                """
+                INSERT INTO forecourt.track_lookup_budgets AS t (principal_id, dealer_group_id, window_started_at, failures)
+                VALUES (\(principal), \(group), now(), 1)
+                ON CONFLICT (principal_id) DO UPDATE SET
+                    failures = CASE WHEN t.window_started_at + make_interval(secs => \(windowSeconds)) > now()
+                        THEN t.failures + 1 ELSE 1 END,
+                    window_started_at = CASE WHEN t.window_started_at + make_interval(secs => \(windowSeconds)) > now()
+                        THEN t.window_started_at ELSE now() END
+                RETURNING failures, \(unsafeSQL: Self.remainingMilliseconds(windowSeconds))
+                """
+            ).first
+            var wait: Int?
+            for (row, limit) in [(perVIN, limits.failuresPerVIN), (perPrincipal, limits.failuresPerPrincipal)] {
+                guard let row else { continue }
+                let failures: Int = try row.decode(0)
+                let remaining: Int = try row.decode(1)
+                if failures > limit { wait = max(wait ?? 0, max(remaining, 1)) }
+            }
+            if let wait { return .limited(retryAfterMilliseconds: wait) }
             return .notFound
         }
         switch outcome {
@@ -92,6 +148,43 @@ public final class TrackingService: Sendable {
         case .notFound: throw Self.notFound
         case .limited(let retry): throw DomainError.rateLimited(retryAfterMilliseconds: retry)
         }
+    }
+
+    /// `window_started_at + window - now()` in milliseconds, for `RETURNING` and reads.
+    private static func remainingMilliseconds(_ windowSeconds: Int) -> String {
+        "(extract(epoch FROM (window_started_at + make_interval(secs => \(windowSeconds)) - now())) * 1000)::int8"
+    }
+
+    /// How long the caller must wait, if a counter of this lookup is at its limit. With `lock`,
+    /// the rows are read `FOR SHARE`, which waits for concurrent failures being counted.
+    private static func limitedFor(
+        _ connection: PostgresConnection, group: UUID?, vinLast8: String, principal: UUID, limits: Limits, lock: Bool
+    ) throws -> Int? {
+        let windowSeconds = Int(limits.window.components.seconds)
+        let remaining = remainingMilliseconds(windowSeconds)
+        let locking = lock ? " FOR SHARE" : ""
+        let rows = try connection.query(
+            """
+            WITH per_vin AS (
+                SELECT failures, \(unsafeSQL: remaining) AS remaining FROM forecourt.track_lookup_failures
+                WHERE dealer_group_id IS NOT DISTINCT FROM \(group)::uuid AND vin_last8 = \(vinLast8)\(unsafeSQL: locking)
+            ), per_principal AS (
+                SELECT failures, \(unsafeSQL: remaining) AS remaining FROM forecourt.track_lookup_budgets
+                WHERE principal_id = \(principal)\(unsafeSQL: locking)
+            )
+            SELECT failures, remaining, \(limits.failuresPerVIN) FROM per_vin
+            UNION ALL
+            SELECT failures, remaining, \(limits.failuresPerPrincipal) FROM per_principal
+            """
+        ).rows
+        var wait: Int?
+        for row in rows {
+            let failures: Int = try row.decode(0)
+            let remaining: Int = try row.decode(1)
+            let limit: Int = try row.decode(2)
+            if failures >= limit, remaining > 0 { wait = max(wait ?? 0, remaining) }
+        }
+        return wait
     }
 
     /// Only the fields docs/protocol.md lists: nothing about the customer.

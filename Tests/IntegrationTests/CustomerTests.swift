@@ -99,13 +99,13 @@ func readFeed(
             _ = try await harness.call(otherSales, "customer.create", customerParams("d", externalRef: "CRM-1")).get()
             expectFailure(await harness.call(otherSales, "customer.get", ["id": id]), code: -32003)
 
-            // Every mutation is audited, without personal data.
+            // Every mutation and every read is audited, without personal data.
             let owner = try db.ownerConnection()
             defer { owner.close() }
             let methods = try owner.query(
                 "SELECT method FROM forecourt.audit_log WHERE dealer_group_id = \(fixture.group) AND object_type = 'customer' ORDER BY seq"
             ).rows.map { try $0.decode(0, as: String.self) }
-            #expect(methods == ["customer.create", "customer.update", "customer.update", "customer.create"])
+            #expect(methods == ["customer.create", "customer.get", "customer.update", "customer.update", "customer.get", "customer.create"])
         }
     }
 

@@ -129,8 +129,8 @@ import TestSupport
                 }
                 #expect(error.code == -32002)
             }
-            // Sales, CRM, auditors, factory and portal principals cannot manage keys at all.
-            for role in [Role.sales, .crmSync, .auditor, .factory, .portal] {
+            // Sales, CRM, factory and portal principals cannot see keys at all (auditors list them).
+            for role in [Role.sales, .crmSync, .factory, .portal] {
                 let session = try await harness.session(authenticatedWith: fixture.key(role))
                 guard case .failure(let error) = await harness.call(session, "key.list") else {
                     Issue.record("\(role) listed keys")
@@ -178,6 +178,22 @@ import TestSupport
             let forged = try requireFailure(await harness.call(admin, "key.list", ["after": "AAAAAAAAAAAAAAAAAAAAAAAAAAAA"]))
             #expect(forged.code == -32602)
             #expect(forged.field == "after")
+        }
+    }
+
+    /// Issue 12, point 12: auditors read everything of their group, keys included, and change nothing.
+    @Test func auditorsListKeysAndRevokeNone() async throws {
+        try await withTestDatabase { db in
+            let fixture = try db.makeGroup()
+            _ = try db.makeGroup(name: "Other")
+            let harness = DispatcherHarness(db)
+            let auditor = try await harness.session(authenticatedWith: fixture.key(.auditor))
+            let listed = try await harness.call(auditor, "key.list", ["limit": 500]).get()
+            let items = try #require(listed["items"]?.arrayValue)
+            #expect(items.count == Role.allCases.count - 1)
+            #expect(items.allSatisfy { $0["dealer_group_id"] == fixture.group.json })
+            #expect(failure(await harness.call(auditor, "key.revoke", ["id": fixture.principal(.sales).id.json]))?.code == -32002)
+            #expect(failure(await harness.call(auditor, "key.create", ["role": "auditor", "label": "x"]))?.code == -32002)
         }
     }
 }

@@ -110,15 +110,17 @@ private func seedTwoGroups(_ db: TestDatabase) throws -> (a: UUID, b: UUID) {
             #expect(!tables.isEmpty)
             for (name, enabled, forced, grouped) in tables {
                 #expect(enabled && forced, "\(name) must have RLS enabled and forced")
-                // The group table is the tenant itself; lookup failures are keyed by VIN, not by group.
-                if !["dealer_groups", "track_lookup_failures"].contains(name) {
+                // The group table is the tenant itself.
+                if name != "dealer_groups" {
                     #expect(grouped, "\(name) must carry dealer_group_id")
                 }
             }
             // Unique keys include dealer_group_id, but for the world-unique identifiers.
             let worldUnique: Set<String> = [
                 "dealers_code_key", "orders_order_number_key", "orders_vin_key", "api_keys_key_hash_key", "api_keys_pkey",
-                "dealer_groups_pkey", "track_lookup_failures_pkey",
+                "dealer_groups_pkey",
+                // A portal key's budget: keyed by the key, world-unique as its id.
+                "track_lookup_budgets_pkey",
             ]
             let uniques = try owner.query(
                 """

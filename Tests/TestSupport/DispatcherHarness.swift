@@ -22,7 +22,7 @@ public struct DispatcherHarness: Sendable {
     ) {
         database = AppDatabase(pool: db.pool)
         self.cipher = cipher
-        wiring = ServiceWiring(database: database, cipher: cipher)
+        wiring = ServiceWiring(database: database, cipher: cipher, revalidationInterval: limits.revalidationInterval)
         dispatcher = wiring.dispatcher(limits: limits, logger: logger)
     }
 
