@@ -111,7 +111,7 @@ import TestSupport
             case "date-time": return .string(RFC3339.format(Date().addingTimeInterval(-3600)))
             case "date": return "2026-12-14"
             default:
-                let length = Int(schema["minLength"].flatMap { if case .number(let n) = $0 { Int(n.text) } else { nil } } ?? 1) ?? 1
+                let length = schema["minLength"].flatMap { if case .number(let n) = $0 { Int(n.text) } else { nil } } ?? 1
                 return .string(String(repeating: "x", count: max(length, 1)))
             }
         case "integer":
