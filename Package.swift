@@ -141,7 +141,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Postgres", "Storage", "Identity", "Dealers", "FieldCrypto", "ForecourtApp", "ForecourtClient",
+                "Postgres", "Storage", "Identity", "Dealers", "Customers", "FieldCrypto", "ForecourtApp", "ForecourtClient",
                 "ForecourtCore", "RPC", logging, crypto, .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Tests/TestSupport",

@@ -6,9 +6,10 @@
 --
 -- Everything is made by set-based SQL (generate_series, INSERT ... SELECT): a million orders
 -- with ten million timeline events take minutes, not hours. Runs as the owner (the operator
--- policies admit it); as a superuser it also turns triggers and foreign-key checks off while
--- loading (session_replication_role = replica), since every row it writes is consistent by
--- construction, and then fills the summary tables in bulk.
+-- policies admit it), in one transaction. As a superuser it turns triggers and foreign-key
+-- checks off while loading (session_replication_role = replica), since every row it writes is
+-- consistent by construction; otherwise it turns off only the analytics trigger. Either way it
+-- then fills the analytics summary tables in bulk (forecourt.analytics_rebuild).
 --
 -- What it makes, per order, from a simulated history (docs/analytics.md, "Seeding"):
 -- - a creation time spread over the last `span_days` days; the stages it would pass with
@@ -39,9 +40,14 @@ SELECT setseed(:rseed);
 SELECT clock_timestamp() AS seed_started, now() AS seed_now \gset
 SELECT greatest(1, ceil(:customers::numeric / :groups))::int AS cpg \gset
 
+-- One transaction: a failed run leaves nothing behind (not even a disabled trigger).
+BEGIN;
 SELECT rolsuper AS is_super FROM pg_roles WHERE rolname = current_user \gset
 \if :is_super
-SET session_replication_role = replica;
+SET LOCAL session_replication_role = replica;
+\else
+-- The owner may at least switch off the analytics trigger, whose work is redone in bulk below.
+ALTER TABLE forecourt.order_events DISABLE TRIGGER order_facts_record;
 \endif
 
 -- A VIN's check digit (position 9, North American rule) from the weighted sum of the others.
@@ -73,6 +79,7 @@ CREATE TEMP TABLE seed_dealers AS
         'Z' || :'tag' || lpad((g.gi * :dealers + d.di)::text, 6, '0') AS code
     FROM seed_groups g CROSS JOIN generate_series(0, :dealers - 1) AS d(di);
 CREATE UNIQUE INDEX ON seed_dealers (gi, di);
+ANALYZE seed_dealers;
 INSERT INTO forecourt.dealers (dealer_group_id, id, code, name, region, timezone, created_at, updated_at)
     SELECT gid, id, code, format('Seed Motors %s', code), (ARRAY['North', 'South', 'East', 'West'])[1 + di % 4],
         'Europe/Stockholm', :'seed_now'::timestamptz - make_interval(days => :span_days + 30),
@@ -86,8 +93,9 @@ CREATE TEMP TABLE seed_customers AS
     SELECT g.gi, c.ci, g.id AS gid, gen_random_uuid() AS id
     FROM seed_groups g CROSS JOIN generate_series(0, :cpg - 1) AS c(ci);
 CREATE UNIQUE INDEX ON seed_customers (gi, ci);
+ANALYZE seed_customers;
 INSERT INTO forecourt.customers (dealer_group_id, id, external_ref, key_id, full_name, email, phone, city, country,
-        email_bidx, phone_bidx, name_bidx, notify_email, notify_sms, created_at, updated_at)
+        email_bidx, phone_bidx, name_bidx, customer_key, notify_email, notify_sms, created_at, updated_at)
     SELECT gid, id, format('S%s-%s-%s', :'tag', gi, ci), NULL,
         '\x01ffffffff'::bytea || sha256(convert_to(id::text || 'n', 'UTF8')),
         '\x01ffffffff'::bytea || sha256(convert_to(id::text || 'e', 'UTF8')),
@@ -95,7 +103,7 @@ INSERT INTO forecourt.customers (dealer_group_id, id, external_ref, key_id, full
         '\x01ffffffff'::bytea || sha256(convert_to(id::text || 'c', 'UTF8')),
         '\x01ffffffff'::bytea || sha256(convert_to(id::text || 'k', 'UTF8')),
         sha256(convert_to(id::text || 'E', 'UTF8')), sha256(convert_to(id::text || 'P', 'UTF8')),
-        sha256(convert_to(id::text || 'N', 'UTF8')),
+        sha256(convert_to(id::text || 'N', 'UTF8')), sha256(convert_to(id::text || 'K', 'UTF8')),
         true, ci % 4 = 0,
         :'seed_now'::timestamptz - make_interval(days => :span_days + 30),
         :'seed_now'::timestamptz - make_interval(days => :span_days + 30)
@@ -147,6 +155,8 @@ SELECT k.*, coalesce(cancelled, false) AS is_cancelled,
     0 AS n_extra,
     (row_number() OVER (PARTITION BY gi, di ORDER BY t1, i))::int AS dealer_seq
 FROM k;
+-- Temporary tables have no statistics unless asked: without them the joins below plan badly.
+ANALYZE seed_orders;
 SELECT pg_temp.report('order histories', :orders, :'t');
 
 -- Extra events (ETA revisions, holds and releases, in that rotation) for orders past
@@ -169,6 +179,8 @@ UPDATE seed_orders o SET last_at = CASE WHEN is_cancelled THEN cancel_at WHEN k 
             * ((n_extra - (n_extra - 1) % 3) - 0.5) / n_extra)::int END
 FROM seed_dealers d, seed_customers c
 WHERE d.gi = o.gi AND d.di = o.di AND c.gi = o.gi AND c.ci = o.ci;
+CREATE UNIQUE INDEX ON seed_orders (i);
+ANALYZE seed_orders;
 
 -- VINs: WMI 1FC, "SD", the run's tag, check digit, model year, plant, serial.
 CREATE TEMP TABLE seed_vin AS
@@ -302,13 +314,38 @@ WITH ins AS (
 )
 SELECT pg_temp.report('notifications', count(*), :'t') FROM ins;
 
+-- The analytics summary tables, from the timelines just written; then the forecast each
+-- order would have carried when it was scheduled, from today's quantiles (an approximation:
+-- the service records it from the history of that moment).
+SELECT clock_timestamp() AS t \gset
+SELECT forecourt.analytics_rebuild(array_agg(id)) FROM seed_groups \gset
+WITH first AS (
+    SELECT f.dealer_group_id, f.order_id, f.scheduled_at, q.p50_seconds, q.p90_seconds, q.basis
+    FROM seed_orders o
+    JOIN forecourt.order_facts f ON f.dealer_group_id = o.gid AND f.order_id = o.id
+    CROSS JOIN LATERAL (
+        SELECT q.* FROM forecourt.delivery_quantiles q
+        WHERE q.dealer_group_id = o.gid AND q.stage = 'scheduled'
+            AND q.model_code IN ((ARRAY['XC40', 'XC60', 'EX30', 'XC90', 'V60', 'EX90', 'S90', 'C40'])[1 + o.m], '')
+            AND q.basis >= 20
+        ORDER BY q.model_code = '' LIMIT 1) q
+    WHERE f.scheduled_at IS NOT NULL
+)
+UPDATE forecourt.order_facts f SET forecast_stage = 'scheduled',
+    forecast_p50 = (x.scheduled_at + make_interval(secs => x.p50_seconds))::date,
+    forecast_p90 = (x.scheduled_at + make_interval(secs => x.p90_seconds))::date, forecast_basis = x.basis
+FROM first x WHERE f.dealer_group_id = x.dealer_group_id AND f.order_id = x.order_id;
+SELECT pg_temp.report('analytics tables', (SELECT count(*) FROM seed_orders), :'t');
+
 \if :is_super
-SET session_replication_role = origin;
+\else
+ALTER TABLE forecourt.order_events ENABLE TRIGGER order_facts_record;
 \endif
+COMMIT;
 
 SELECT clock_timestamp() AS t \gset
 ANALYZE forecourt.dealer_groups, forecourt.dealers, forecourt.customers, forecourt.orders, forecourt.order_events,
-    forecourt.stage_durations, forecourt.notifications;
+    forecourt.stage_durations, forecourt.notifications, forecourt.order_facts, forecourt.delivery_quantiles;
 SELECT pg_temp.report('analyze', NULL, :'t');
 
 SELECT pg_temp.report('total', NULL, :'seed_started');

@@ -11,6 +11,8 @@ struct SealedCustomer: Sendable {
     let phoneIndex: [UInt8]?
     let nameIndex: [UInt8]
     let contentMAC: [UInt8]
+    /// The analytics pseudonym (`CustomerPseudonym`), written when the row is inserted.
+    let customerKey: [UInt8]
     let keyID: Int32
     let notifyEmail: Bool
     let notifySMS: Bool
@@ -47,6 +49,7 @@ struct CustomerCrypto: Sendable {
             // Validation guarantees a name normalises; the raw value is a fallback that never matches a lookup.
             nameIndex: cipher.blindIndex(Normalize.fullName(content.fullName) ?? content.fullName, group: group, kind: .fullName),
             contentMAC: knownMAC ?? contentMAC(content),
+            customerKey: CustomerPseudonym.key(cipher: cipher, group: group, customer: id),
             keyID: Int32(clamping: cipher.newestKeyID), notifyEmail: content.notifyEmail, notifySMS: content.notifySMS)
     }
 

@@ -247,6 +247,7 @@ extension CustomerService {
         var phoneIndexes: [[UInt8]?] = []
         var nameIndexes: [[UInt8]] = []
         var macs: [[UInt8]] = []
+        var customerKeys: [[UInt8]] = []
         var notifyEmail: [Bool] = []
         var notifySMS: [Bool] = []
         var sourceUpdatedAt: [Date?] = []
@@ -261,6 +262,7 @@ extension CustomerService {
                 phoneIndexes.append(sealed.phoneIndex)
                 nameIndexes.append(sealed.nameIndex)
                 macs.append(sealed.contentMAC)
+                customerKeys.append(sealed.customerKey)
                 notifyEmail.append(sealed.notifyEmail)
                 notifySMS.append(sealed.notifySMS)
                 self.sourceUpdatedAt.append(sourceUpdatedAt)
@@ -277,15 +279,15 @@ extension CustomerService {
                 INSERT INTO forecourt.customers AS t (
                     dealer_group_id, id, external_ref, key_id, full_name, email, phone, address_line1, address_line2, city,
                     region, postal_code, country, email_bidx, phone_bidx, name_bidx, content_mac, notify_email, notify_sms,
-                    source_updated_at)
+                    source_updated_at, customer_key)
                 SELECT \(group), u.id, u.ref, \(keyID), u.f0, u.f1, u.f2, u.f3, u.f4, u.f5, u.f6, u.f7, u.f8,
-                    u.ei, u.pi, u.ni, u.mac, u.ne, u.ns, u.sua
+                    u.ei, u.pi, u.ni, u.mac, u.ne, u.ns, u.sua, u.ck
                 FROM unnest(
                     \(ids)::uuid[], \(refs)::text[], \(e[0])::bytea[], \(e[1])::bytea[], \(e[2])::bytea[], \(e[3])::bytea[],
                     \(e[4])::bytea[], \(e[5])::bytea[], \(e[6])::bytea[], \(e[7])::bytea[], \(e[8])::bytea[],
                     \(emailIndexes)::bytea[], \(phoneIndexes)::bytea[], \(nameIndexes)::bytea[], \(macs)::bytea[],
-                    \(notifyEmail)::bool[], \(notifySMS)::bool[], \(sourceUpdatedAt)::timestamptz[]
-                ) AS u(id, ref, f0, f1, f2, f3, f4, f5, f6, f7, f8, ei, pi, ni, mac, ne, ns, sua)
+                    \(notifyEmail)::bool[], \(notifySMS)::bool[], \(sourceUpdatedAt)::timestamptz[], \(customerKeys)::bytea[]
+                ) AS u(id, ref, f0, f1, f2, f3, f4, f5, f6, f7, f8, ei, pi, ni, mac, ne, ns, sua, ck)
                 \(unsafeSQL: suffix)
                 """
         }
@@ -338,7 +340,8 @@ extension CustomerService {
                     address_line2 = EXCLUDED.address_line2, city = EXCLUDED.city, region = EXCLUDED.region,
                     postal_code = EXCLUDED.postal_code, country = EXCLUDED.country, email_bidx = EXCLUDED.email_bidx,
                     phone_bidx = EXCLUDED.phone_bidx, name_bidx = EXCLUDED.name_bidx, content_mac = EXCLUDED.content_mac,
-                    notify_email = EXCLUDED.notify_email, notify_sms = EXCLUDED.notify_sms \(change)
+                    notify_email = EXCLUDED.notify_email, notify_sms = EXCLUDED.notify_sms,
+                    customer_key = coalesce(t.customer_key, EXCLUDED.customer_key) \(change)
                 -- A row the conflict arm updated has the updating transaction in xmax; an inserted one has 0.
                 RETURNING t.xmax::text = '0' AS inserted
                 )

@@ -213,11 +213,11 @@ public final class CustomerService: Sendable {
             INSERT INTO forecourt.customers (
                 dealer_group_id, id, external_ref, key_id, full_name, email, phone, address_line1, address_line2, city,
                 region, postal_code, country, email_bidx, phone_bidx, name_bidx, content_mac, notify_email, notify_sms,
-                source_updated_at)
+                source_updated_at, customer_key)
             VALUES (
                 \(group), \(sealed.id), \(externalRef), \(sealed.keyID), \(e[0]), \(e[1]), \(e[2]), \(e[3]), \(e[4]), \(e[5]),
                 \(e[6]), \(e[7]), \(e[8]), \(sealed.emailIndex), \(sealed.phoneIndex), \(sealed.nameIndex), \(sealed.contentMAC),
-                \(sealed.notifyEmail), \(sealed.notifySMS), \(sourceUpdatedAt))
+                \(sealed.notifyEmail), \(sealed.notifySMS), \(sourceUpdatedAt), \(sealed.customerKey))
             RETURNING \(unsafeSQL: StoredCustomer.columns)
             """
         ).first
@@ -236,7 +236,8 @@ public final class CustomerService: Sendable {
                 address_line1 = \(e[3]), address_line2 = \(e[4]), city = \(e[5]), region = \(e[6]), postal_code = \(e[7]),
                 country = \(e[8]), email_bidx = \(sealed.emailIndex), phone_bidx = \(sealed.phoneIndex),
                 name_bidx = \(sealed.nameIndex), content_mac = \(sealed.contentMAC), notify_email = \(sealed.notifyEmail),
-                notify_sms = \(sealed.notifySMS), version = version + 1, updated_at = now()
+                notify_sms = \(sealed.notifySMS), customer_key = coalesce(customer_key, \(sealed.customerKey)),
+                version = version + 1, updated_at = now()
             WHERE dealer_group_id = \(group) AND id = \(sealed.id)
             RETURNING \(unsafeSQL: StoredCustomer.columns)
             """

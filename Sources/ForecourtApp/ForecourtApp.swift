@@ -7,7 +7,7 @@ public struct ForecourtCommand: AsyncParsableCommand {
         abstract: "Vehicle-order back office for dealer groups: a JSON-RPC service over TLS on PostgreSQL.",
         subcommands: [
             DevCommand.self, ServeCommand.self, MigrateCommand.self, GroupCommand.self, KeyCommand.self,
-            KeyringCommand.self, CallCommand.self,
+            KeyringCommand.self, AnalystCommand.self, CallCommand.self,
         ]
     )
 

@@ -106,9 +106,25 @@ enum FeedRules {
             group: group, orderID: current.id, event: event.kind.rawValue, source: source, occurredAt: event.occurredAt,
             late: late, note: event.note, reason: event.reason, eta: event.eta?.description, vin: event.vin,
             scheduledWeek: event.scheduledWeek)
-        return try OrderService.finishChange(
+        let order = try OrderService.finishChange(
             connection, entry, dealerID: current.dealerID, caller: caller, method: "order.record_event",
             outcome: late ? "late" : "ok", queue: notifications)
+        if current.stage == .ordered, newStage != nil { try recordForecast(connection, order) }
+        return order
+    }
+
+    /// Keeps, for `analytics.forecast_accuracy`, the forecast an order carries just after it
+    /// first leaves `ordered` (docs/analytics.md, "The delivery forecast"): the moment the
+    /// factory schedules it, when its promised ETA is usually given too. Once per order.
+    private static func recordForecast(_ connection: PostgresConnection, _ order: Order) throws {
+        guard let forecast = order.forecast else { return }
+        try connection.query(
+            """
+            UPDATE forecourt.order_facts SET forecast_stage = \(order.stage.rawValue),
+                forecast_p50 = \(forecast.p50.description)::date, forecast_p90 = \(forecast.p90.description)::date,
+                forecast_basis = \(forecast.basis)
+            WHERE dealer_group_id = \(order.dealerGroupID) AND order_id = \(order.id) AND forecast_stage IS NULL
+            """)
     }
 
     /// Whether an applied (not late) event matching `condition` occurred after `time`.

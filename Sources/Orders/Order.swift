@@ -31,11 +31,15 @@ public struct Order: Sendable, Equatable {
     public let stageEnteredAt: Date
     /// `created_at` in microseconds since 1970 (exact, for list cursors).
     let createdMicros: Int
+    /// The delivery forecast; nil below its threshold and for delivered or cancelled orders.
+    public let forecast: DeliveryForecast?
     /// Factory principals see orders without their customer (docs/protocol.md, "Roles").
     public var showsCustomer = true
 
-    /// The select list matching `init(row:)`. `delayed` is the rule of docs/architecture.md:
-    /// on hold, or an ETA later than promised, or in its stage past `overdue_at`.
+    /// The select list matching `init(row:)`, for `FROM forecourt.orders` without an alias.
+    /// `delayed` is the rule of docs/architecture.md: on hold, or an ETA later than promised, or
+    /// in its stage past `overdue_at`. The last column is the forecast's quantiles
+    /// (`DeliveryForecast.column`: a primary-key probe of `delivery_quantiles`).
     static let columns = """
         id, order_number, dealer_group_id, dealer_id, customer_id, model_code, model_year, model_trim, \
         exterior_color, interior_color, options, stage, on_hold, hold_reason, vin, scheduled_week, \
@@ -43,7 +47,8 @@ public struct Order: Sendable, Equatable {
         (on_hold OR coalesce(eta > promised_eta, false) \
             OR coalesce(overdue_at <= now() AND stage NOT IN ('delivered', 'cancelled'), false)), \
         version, created_at, updated_at, stage_entered_at, \
-        (extract(epoch FROM created_at) * 1000000)::int8
+        (extract(epoch FROM created_at) * 1000000)::int8, \
+        \(DeliveryForecast.column)
         """
 
     /// The `delayed` rule as a filter (NULLs count as false in WHERE), written so that the
@@ -80,6 +85,7 @@ public struct Order: Sendable, Equatable {
         updatedAt = try row.decode(21)
         stageEnteredAt = try row.decode(22)
         createdMicros = try row.decode(23)
+        forecast = DeliveryForecast(quantiles: try row.decode(24, as: [Int]?.self), enteredAt: stageEnteredAt)
     }
 
     /// The same order as `principal` may see it.
@@ -101,6 +107,7 @@ extension Order: JSONRepresentable {
             "hold_reason": holdReason.json, "vin": vin.json, "scheduled_week": scheduledWeek.json,
             "promised_eta": promisedETA.json, "eta": eta.json, "delayed": .bool(delayed),
             "version": .int(version), "created_at": createdAt.json, "updated_at": updatedAt.json,
+            "forecast": forecast.json,
         ]
     }
 }

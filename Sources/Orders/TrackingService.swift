@@ -211,7 +211,7 @@ public final class TrackingService: Sendable {
             "order_number": .string(order.orderNumber),
             "model": ["code": .string(order.modelCode), "year": .int(order.modelYear), "trim": order.modelTrim.json],
             "stage": .string(order.stage.rawValue), "on_hold": .bool(order.onHold), "eta": order.eta.json,
-            "delayed": .bool(order.delayed), "stages": .array(stages),
+            "delayed": .bool(order.delayed), "forecast": order.forecast.json, "stages": .array(stages),
         ]
     }
 

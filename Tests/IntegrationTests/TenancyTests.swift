@@ -121,6 +121,8 @@ private func seedTwoGroups(_ db: TestDatabase) throws -> (a: UUID, b: UUID) {
                 "dealer_groups_pkey",
                 // A portal key's budget: keyed by the key, world-unique as its id.
                 "track_lookup_budgets_pkey",
+                // An analyst's login role (cluster-wide), whatever groups it may read.
+                "analyst_grants_pkey",
             ]
             let uniques = try owner.query(
                 """

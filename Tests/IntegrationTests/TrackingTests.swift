@@ -20,7 +20,7 @@ import TestSupport
             for name in ["José Müller", "  JOSE   muller ", "jose\tMÜLLER", "Ｊｏｓé Muller"] {
                 let found = try await world.call(.portal, "track.lookup", ["vin_last8": "3a004352", "full_name": .string(name)]).get()
                 #expect(found["order_number"] == order["order_number"], "\(name)")
-                #expect(Set(found.objectValue?.keys ?? []) == ["order_number", "model", "stage", "on_hold", "eta", "delayed", "stages"])
+                #expect(Set(found.objectValue?.keys ?? []) == ["order_number", "model", "stage", "on_hold", "eta", "delayed", "forecast", "stages"])
                 #expect(found["stage"] == "paint")
                 #expect(found["eta"] == "2026-12-14")
                 let stages = found["stages"]?.arrayValue ?? []

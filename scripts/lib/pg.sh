@@ -12,8 +12,9 @@ fc_as_pg() {
 }
 
 # Installs what is missing: PostgreSQL 15 server binaries, libpq and OpenSSL headers, pkg-config,
-# PgBouncer (the tenancy tests also run through it) (python3, used to find a free port, is on
-# every machine of this kind).
+# PgBouncer (the tenancy tests also run through it), pgTAP and pg_prove (the database's grant
+# and policy tests, tests/sql) (python3, used to find a free port, is on every machine of this
+# kind).
 fc_ensure_prerequisites() {
     command -v swift >/dev/null || { fc_log "swift is not installed: install Swift 6.1 or newer first"; return 1; }
     local missing=()
@@ -22,6 +23,8 @@ fc_ensure_prerequisites() {
     [ -f /usr/include/openssl/evp.h ] || missing+=(libssl-dev)
     command -v pkg-config >/dev/null || missing+=(pkg-config)
     [ -x "$FC_PGBOUNCER" ] || missing+=(pgbouncer)
+    [ -f /usr/share/postgresql/15/extension/pgtap.control ] || missing+=(postgresql-15-pgtap)
+    command -v pg_prove >/dev/null || missing+=(libtap-parser-sourcehandler-pgtap-perl)
     python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
