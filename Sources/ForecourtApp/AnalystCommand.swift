@@ -17,8 +17,6 @@ struct AnalystCommand: ParsableCommand {
         abstract: "Let PostgreSQL login roles read the analytics schema, optionally one dealer group only.",
         subcommands: [Grant.self, Revoke.self, List.self, Backfill.self])
 
-    static let analystRole = "forecourt_analyst"
-
     /// A login role as the catalog knows it.
     struct LoginRole {
         let oid: UInt32
@@ -27,7 +25,8 @@ struct AnalystCommand: ParsableCommand {
         let superuser: Bool
         let bypassesRLS: Bool
         /// A member of forecourt_app (directly or not) could `SET ROLE forecourt_app` and choose
-        /// any group in the service's own settings: never an analyst.
+        /// any group in the service's own settings, and a member of the schema's owner could read
+        /// the tables: never an analyst.
         let actsAsService: Bool
         /// A direct member of forecourt_analyst.
         let isAnalyst: Bool
@@ -36,7 +35,8 @@ struct AnalystCommand: ParsableCommand {
             try connection.query(
                 """
                 SELECT r.oid::int8, r.rolname::text, r.rolcanlogin, r.rolsuper, r.rolbypassrls,
-                    pg_has_role(r.oid, 'forecourt_app', 'MEMBER'),
+                    pg_has_role(r.oid, 'forecourt_app', 'MEMBER') OR pg_has_role(r.oid,
+                        (SELECT nspowner FROM pg_namespace WHERE nspname = 'forecourt'), 'MEMBER'),
                     EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = r.oid
                         AND m.roleid = 'forecourt_analyst'::regrole)
                 FROM pg_roles r WHERE r.rolname = \(name)
@@ -73,7 +73,7 @@ struct AnalystCommand: ParsableCommand {
                 throw ValidationError("ROLE: \(role) is a superuser or BYPASSRLS and can read every table; use an ordinary login")
             }
             guard !login.actsAsService else {
-                throw ValidationError("ROLE: \(role) is a member of forecourt_app and could read every group as the service; use another login")
+                throw ValidationError("ROLE: \(role) is a member of forecourt_app or of the owner and could read every group; use another login")
             }
             if let groupID {
                 guard try connection.query("SELECT 1 FROM forecourt.dealer_groups WHERE id = \(groupID)").count == 1 else {

@@ -6,7 +6,7 @@ import ArgumentParser
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forecourt-bench",
-        abstract: "Benchmarks of Forecourt: customers against a migrated database, orders against a running endpoint.",
-        subcommands: [CustomersBench.self, OrdersBenchmark.self]
+        abstract: "Benchmarks of Forecourt: the service beside its pgbench ceiling (scripts/bench), customers in process.",
+        subcommands: [ServiceBench.self, CustomersBench.self]
     )
 }

@@ -1,0 +1,49 @@
+-- pgbench ceiling of forecourt-bench service (docs/performance.md, "Method"): the SQL the service
+-- runs for order.create: claim the idempotency key, check the
+-- customer, take the dealer's next number, insert the order, its overdue time, its timeline
+-- entry, its outbox notification, its audit row, NOTIFY, and read it back; one dealer, as the
+-- service's sales key.
+-- The login acts as forecourt_app with the bench group as its default scope (ALTER ROLE ... SET),
+-- so row-level security applies as it does to the service. forecourt-bench passes :samples,
+-- :group and :dealer, and samples orders into public.bench_sample. The select list is
+-- Orders/Order.swift's, with names for pgbench.
+\set n random(1, :samples)
+BEGIN;
+SELECT set_config('forecourt.principal_id', '00000000-0000-4000-8000-00000000beef', true);
+INSERT INTO forecourt.idempotency_keys (dealer_group_id, key, method, request_hash, object_id)
+VALUES (:group, 'pgbench-' || gen_random_uuid(), 'order.create', '\x00', gen_random_uuid())
+ON CONFLICT (dealer_group_id, key) DO NOTHING RETURNING object_id AS oid \gset
+SELECT id AS cid FROM forecourt.customers
+WHERE dealer_group_id = :group AND id = (SELECT customer_id FROM public.bench_sample WHERE n = :n) AND erased_at IS NULL \gset
+UPDATE forecourt.dealers SET next_order_seq = next_order_seq + 1 WHERE dealer_group_id = :group AND id = :dealer
+RETURNING code, next_order_seq - 1 AS seq \gset
+INSERT INTO forecourt.orders (dealer_group_id, id, dealer_id, customer_id, order_number, model_code, model_year, model_trim,
+    exterior_color, interior_color, options)
+VALUES (:group, :oid, :dealer, :cid, :code || '-' || lpad(:seq::text, 6, '0'), 'BENCH', 2027, NULL, 'White', NULL, '{TOW}');
+UPDATE forecourt.orders o SET overdue_at = CASE WHEN o.stage IN ('delivered', 'cancelled') THEN NULL ELSE
+    o.stage_entered_at + make_interval(secs => greatest(
+        (SELECT d.secs FROM unnest('{ordered,scheduled,frame,paint,trim,final_inspection,shipped,at_dealer}'::text[],
+            '{1209600,3024000,259200,259200,345600,259200,1814400,1209600}'::int8[]) AS d(stage, secs) WHERE d.stage = o.stage),
+        coalesce((
+            SELECT CASE WHEN count(*) >= 20 THEN 1.5::float8 * percentile_cont(0.9) WITHIN GROUP (ORDER BY h.seconds) END
+            FROM (SELECT s.seconds FROM forecourt.stage_durations s
+                  WHERE s.dealer_group_id = o.dealer_group_id AND s.stage = o.stage
+                  ORDER BY s.seq DESC LIMIT 200) h), 0)))
+    END
+WHERE o.dealer_group_id = :group AND o.id = :oid;
+INSERT INTO forecourt.order_events (dealer_group_id, order_id, event, occurred_at, source, principal_id, late, note, reason,
+    eta, vin, scheduled_week)
+VALUES (:group, :oid, 'ordered', now(), 'dealer', NULL, false, NULL, NULL, NULL, NULL, NULL) RETURNING seq AS eseq \gset
+INSERT INTO forecourt.notifications (dealer_group_id, id, order_id, kind, channel, revision)
+SELECT o.dealer_group_id, gen_random_uuid(), o.id, 'order_confirmation', ch.channel, 0
+FROM forecourt.orders o
+JOIN forecourt.customers c ON c.dealer_group_id = o.dealer_group_id AND c.id = o.customer_id
+CROSS JOIN LATERAL (VALUES ('email', c.notify_email), ('sms', c.notify_sms)) AS ch(channel, wanted)
+WHERE o.dealer_group_id = :group AND o.id = :oid AND ch.wanted AND c.erased_at IS NULL
+ON CONFLICT (dealer_group_id, order_id, kind, channel, revision) DO NOTHING;
+INSERT INTO forecourt.audit_log (dealer_group_id, principal_id, principal_role, method, object_type, object_id, outcome)
+VALUES (:group, NULL, 'sales', 'order.create', 'order', :oid, 'ok');
+SELECT pg_notify('forecourt_orders', :group || ' ' || :dealer || ' ' || :oid || ' ordered ' || :eseq);
+SELECT id AS oid, order_number, dealer_group_id AS gid, dealer_id AS did, customer_id AS cid, model_code, model_year, model_trim, exterior_color, interior_color, options, stage, on_hold, hold_reason, vin, scheduled_week, promised_eta::text AS promised_eta, eta::text AS eta, (on_hold OR coalesce(eta > promised_eta, false) OR coalesce(overdue_at <= now() AND stage NOT IN ('delivered', 'cancelled'), false)) AS delayed, version, created_at, updated_at, stage_entered_at, (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros
+FROM forecourt.orders WHERE dealer_group_id = :group AND id = :oid;
+COMMIT;
