@@ -206,6 +206,7 @@ let package = Package(
             dependencies: [
                 "Delivery", "ForecourtApp", "Postgres", "Storage", "FieldCrypto", "ForecourtCore", "RPC", "Customers",
                 "Notifications", logging, crypto, .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ] + nio + testing,
             // The real SMTP relay and webhook receiver the tests start (Python: aiosmtpd, http.server).
             exclude: ["Peers"],

@@ -30,7 +30,9 @@ public final class DeliveryService: Service, Sendable {
     let webhooks: WebhookSender
     private let signal = WakeSignal()
     private let stopping = Atomic<Bool>(false)
-    let metrics = DeliveryMetrics()
+    let metrics: DeliveryMetrics
+    /// Claim queries made (tests: an idle dispatcher makes almost none).
+    let claimQueries = Atomic<Int>(0)
 
     /// The channels this instance sends: `sms` always, `email` only with a relay (without one,
     /// email notifications wait, pending, for an instance that has one).
@@ -39,8 +41,9 @@ public final class DeliveryService: Service, Sendable {
     /// - Throws: `SettingError` naming what is wrong with a CA file.
     public init(
         database: AppDatabase, cipher: FieldCipher, settings: DeliverySettings, instance: UUID = UUID(),
-        logger: Logger = Logger(label: "forecourt.delivery")
+        logger: Logger = Logger(label: "forecourt.delivery"), metrics: any MetricsFactory = MetricsSystem.factory
     ) throws {
+        self.metrics = DeliveryMetrics(factory: metrics)
         self.queue = DeliveryQueue(database: database, instance: instance)
         self.database = database
         self.cipher = cipher
@@ -112,6 +115,7 @@ public final class DeliveryService: Service, Sendable {
                     lastStatistics = .now
                     metrics.record(try await queue.statistics())
                 }
+                claimQueries.add(1, ordering: .relaxed)
                 let claims = try await queue.claim(channels: channels, limit: settings.batchSize, lease: settings.lease)
                 failures = 0
                 if claims.isEmpty {
@@ -291,10 +295,17 @@ final class WakeSignal: Sendable {
     }
 }
 
-/// Counters and gauges of the dispatcher (docs/operations.md, "Metrics").
+/// Counters and gauges of the dispatcher (docs/operations.md, "Notification delivery").
 struct DeliveryMetrics: Sendable {
-    let pending = Gauge(label: "forecourt_notifications_pending")
-    let oldestPending = Gauge(label: "forecourt_notifications_oldest_pending_seconds")
+    let factory: any MetricsFactory
+    let pending: Gauge
+    let oldestPending: Gauge
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+        pending = Gauge(label: "forecourt_notifications_pending", factory: factory)
+        oldestPending = Gauge(label: "forecourt_notifications_oldest_pending_seconds", factory: factory)
+    }
 
     func record(_ statistics: (depth: Int, oldestAge: Double)) {
         pending.record(statistics.depth)
@@ -302,13 +313,12 @@ struct DeliveryMetrics: Sendable {
     }
 
     func count(outcome: DeliveryOutcome, status: String, channel: String) {
-        let dimensions = [("channel", channel)]
-        switch status {
-        case "sent": Counter(label: "forecourt_notifications_sent_total", dimensions: dimensions).increment()
-        case "failed":
-            Counter(label: "forecourt_notifications_failed_total", dimensions: dimensions).increment()
-        default:
-            Counter(label: "forecourt_notifications_retried_total", dimensions: dimensions).increment()
-        }
+        let label =
+            switch status {
+            case "sent": "forecourt_notifications_sent_total"
+            case "failed": "forecourt_notifications_failed_total"
+            default: "forecourt_notifications_retried_total"
+            }
+        Counter(label: label, dimensions: [("channel", channel)], factory: factory).increment()
     }
 }

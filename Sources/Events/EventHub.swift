@@ -100,9 +100,6 @@ public final class EventHub: Sendable {
     /// The number of live subscriptions (for tests and metrics).
     public var count: Int { subscriptions.withLock { $0.count } }
 
-    /// Pushes dropped for a subscription since it was last told (for tests and metrics).
-    public func droppedSinceNotice(_ subscription: UUID) -> Int { subscriptions.withLock { $0[subscription]?.dropped ?? 0 } }
-
     public func subscribe(session: Session, principal: Principal, dealerID: UUID?) async throws -> UUID {
         if let dealerID {
             if principal.role.isDealerScoped, dealerID != principal.dealerID { throw DomainError.notFound("dealer") }

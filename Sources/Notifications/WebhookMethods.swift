@@ -38,7 +38,7 @@ extension MethodSchema {
     static let webhookCreate = MethodSchema(
         "Adds a webhook to which the group's sms notifications of the given kinds are POSTed, signed with the secret.",
         params: [
-            .required("url", Schema.string(maxLength: 2000).described("https:// to a public address")),
+            .required("url", Schema.string(maxLength: 2000).described("https:// to a public address").example("https://sms.example.com/forecourt")),
             .required("secret", .string(maxLength: 200, minLength: 16)),
             .required("kinds", .array(.oneOf(NotificationKind.allCases.map(\.rawValue)), minItems: 1, maxItems: 6)),
         ],

@@ -3,6 +3,7 @@ import FieldCrypto
 import ForecourtApp
 import ForecourtCore
 import Foundation
+import Metrics
 import Postgres
 import RPC
 import Storage
@@ -184,8 +185,11 @@ struct DeliveryWorld {
     }
 
     /// A dispatcher over the test database, with the world's keyring and quick settings.
-    func dispatcher(_ settings: DeliverySettings, instance: UUID = UUID()) throws -> DeliveryService {
-        try DeliveryService(database: harness.database, cipher: harness.cipher, settings: settings, instance: instance)
+    func dispatcher(
+        _ settings: DeliverySettings, instance: UUID = UUID(), metrics: any MetricsFactory = MetricsSystem.factory
+    ) throws -> DeliveryService {
+        try DeliveryService(
+            database: harness.database, cipher: harness.cipher, settings: settings, instance: instance, metrics: metrics)
     }
 }
 
