@@ -19,15 +19,19 @@ public enum NotificationOutbox {
     ///
     /// Each (order, kind, channel, revision) is queued at most once, whatever the retries:
     /// `revision` is 0 for every kind but `delay`, which passes the seq of the order event that
-    /// caused it (one delay notification per revision). An erased customer gets nothing.
-    /// Runs inside the caller's transaction, scoped to the order's group.
+    /// caused it (one delay notification per revision); nil is the seq of the order's latest
+    /// timeline entry (written earlier in the transaction, with the order row locked). An
+    /// erased customer gets nothing. Runs inside the caller's transaction, scoped to the
+    /// order's group, queued to go out with its next round trip (`PostgresConnection.enqueue`).
     public static func queue(
-        _ connection: PostgresConnection, group: UUID, orderID: UUID, kind: NotificationKind, revision: Int = 0
+        _ connection: PostgresConnection, group: UUID, orderID: UUID, kind: NotificationKind, revision: Int? = 0
     ) throws {
-        try connection.query(
+        try connection.enqueue(
             """
             INSERT INTO forecourt.notifications (dealer_group_id, id, order_id, kind, channel, revision)
-            SELECT o.dealer_group_id, gen_random_uuid(), o.id, \(kind.rawValue), ch.channel, \(revision)
+            SELECT o.dealer_group_id, gen_random_uuid(), o.id, \(kind.rawValue), ch.channel,
+                coalesce(\(revision)::int8, (SELECT max(e.seq) FROM forecourt.order_events e
+                    WHERE e.dealer_group_id = o.dealer_group_id AND e.order_id = o.id))
             FROM forecourt.orders o
             JOIN forecourt.customers c ON c.dealer_group_id = o.dealer_group_id AND c.id = o.customer_id
             CROSS JOIN LATERAL (VALUES ('email', c.notify_email), ('sms', c.notify_sms)) AS ch(channel, wanted)
