@@ -26,6 +26,15 @@ func area(_ name: String, _ extra: [Target.Dependency] = []) -> Target {
     )
 }
 
+/// The message templates of `Delivery`, one text and one HTML file per notification kind,
+/// compiled into the binary (`PackageResources`), not loaded from a bundle at run time.
+enum DeliveryTemplates {
+    static let kinds = ["order_confirmation", "production_scheduled", "vin_assigned", "shipped", "delivered", "delay"]
+    static let resources: [Resource] = kinds.flatMap { kind in
+        ["txt", "html"].map { Resource.embedInCode("Templates/\(kind).\($0).mustache") }
+    } + [.embedInCode("Templates/layout.html.mustache"), .embedInCode("Templates/layout.txt.mustache")]
+}
+
 let package = Package(
     name: "forecourt",
     platforms: [.macOS(.v15)],
@@ -46,6 +55,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // C stays in its box: only Postgres imports CLibPQ.
@@ -81,11 +91,26 @@ let package = Package(
         area("Audit"),
         area("Identity", ["Audit", crypto, logging]),
         area("Dealers", ["Audit"]),
-        area("Notifications"),
+        area("Notifications", ["Audit", "FieldCrypto"]),
         area("Customers", ["Audit", "FieldCrypto"]),
         area("Orders", ["Audit", "FieldCrypto", "Notifications"]),
         // Events reads orders and listens through Postgres; it writes nothing, so no Storage.
         .target(name: "Events", dependencies: ["ForecourtCore", "Postgres", "RPC", "Orders", logging], swiftSettings: strict),
+        // Sending the outbox: the dispatcher, SMTP, MIME, templates, webhook POSTs
+        // (docs/architecture.md, "Delivery"). Templates are files embedded in the binary, so an
+        // installed `forecourt` needs nothing beside it.
+        .target(
+            name: "Delivery",
+            dependencies: [
+                "ForecourtCore", "Postgres", "Storage", "FieldCrypto", "JSONRPC", "Customers", "Notifications", logging, metrics,
+                crypto, .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ] + nio,
+            resources: DeliveryTemplates.resources,
+            swiftSettings: strict
+        ),
         .target(
             name: "Server",
             dependencies: [
@@ -109,7 +134,7 @@ let package = Package(
             name: "ForecourtApp",
             dependencies: [
                 "Postgres", "FieldCrypto", "ForecourtCore", "RPC", "Storage", "Server", "ForecourtClient", "EmbeddedMigrations",
-                "Audit", "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications",
+                "Audit", "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications", "Delivery",
                 logging, metrics, crypto,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -174,6 +199,17 @@ let package = Package(
                 "Identity", "Dealers", "Customers", "Orders", "Events", "Notifications", "Audit", logging,
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ] + testing,
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DeliveryTests",
+            dependencies: [
+                "Delivery", "ForecourtApp", "Postgres", "Storage", "FieldCrypto", "ForecourtCore", "RPC", "Customers",
+                "Notifications", logging, crypto, .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ] + nio + testing,
+            // The real SMTP relay and webhook receiver the tests start (Python: aiosmtpd, http.server).
+            exclude: ["Peers"],
             swiftSettings: strict
         ),
     ]

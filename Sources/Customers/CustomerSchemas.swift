@@ -33,7 +33,9 @@ extension Schema {
     ])
     static let notifyParameter = Schema.partialObject(["email": .boolean, "sms": .boolean])
     static let email = Schema.string(maxLength: CustomerRules.emailLength).described("one @ and a dot in the domain")
+        .example("jose.mueller@example.com")
     static let phone = Schema.string(maxLength: CustomerRules.phoneLength).described("E.164 after removing spaces and dashes")
+        .example("+44 20 7946 0958")
 
     /// A customer's fields in `customer.create` and a record of `customer.upsert_batch`.
     static func customerContent(extra: KeyValuePairs<String, Schema>, required: [String]) -> Schema {

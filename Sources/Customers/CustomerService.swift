@@ -188,6 +188,16 @@ public final class CustomerService: Sendable {
                 guard exists else { throw DomainError.notFound("customer") }
                 return
             }
+            // Nothing more is sent to an erased customer: what was still queued fails as `erased`
+            // (the dispatcher also checks at send time, for a message claimed meanwhile).
+            try connection.query(
+                """
+                UPDATE forecourt.notifications n SET status = 'failed', last_error = 'erased', claimed_by = NULL,
+                    claimed_until = NULL
+                FROM forecourt.orders o
+                WHERE n.dealer_group_id = \(group) AND n.status = 'pending' AND o.dealer_group_id = \(group)
+                    AND o.id = n.order_id AND o.customer_id = \(id)
+                """)
             try AuditLog.record(
                 connection, group: group, principal: caller, method: "customer.erase", objectType: "customer", objectID: id)
         }

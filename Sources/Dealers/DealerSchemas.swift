@@ -9,8 +9,9 @@ extension Schema {
     ])
     static let dealerCode = Schema([
         "type": "string", "pattern": "^[A-Za-z0-9]{2,12}$", "description": "maker-assigned; taken in upper case",
+        "examples": ["DLR01"],
     ])
-    static let timezone = Schema.string(maxLength: 64).described("an IANA time zone, such as Europe/Berlin")
+    static let timezone = Schema.string(maxLength: 64).described("an IANA time zone").example("Europe/London")
 }
 
 extension MethodSchema {

@@ -142,7 +142,8 @@ public final class EventHub: Sendable {
         }
     }
 
-    func handle(_ message: PostgresListener.Message) async {
+    /// Handles one message of the listener (for a consumer that shares the listener).
+    public func handle(_ message: PostgresListener.Message) async {
         switch message {
         case .reconnected:
             let all = subscriptions.withLock { Array($0.values) }

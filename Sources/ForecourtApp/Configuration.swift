@@ -1,3 +1,4 @@
+import Delivery
 import EmbeddedMigrations
 import Foundation
 import Postgres
@@ -37,12 +38,15 @@ public struct ServiceConfiguration: Sendable {
     /// Whether SIGHUP re-reads the TLS files. Signals are process-wide: instances embedded in
     /// one process (tests) leave them to the process.
     public var reloadsCertificatesOnSIGHUP: Bool
+    /// The notification dispatcher's settings (relay, sender, retries, webhooks).
+    public var delivery: DeliverySettings
 
     public init(
         databaseURL: String, listenHost: String = "127.0.0.1", listenPort: Int, tlsCertificatePath: String,
         tlsKeyPath: String, tlsClientCAPath: String? = nil, keyringPath: String, metricsHost: String? = nil,
         metricsPort: Int = 0, databasePoolSize: Int = 10, migrationsDirectory: String? = nil, logLevel: String = "info",
-        reloadsCertificatesOnSIGHUP: Bool = true, databaseDirectURL: String? = nil, databaseStatementCache: Bool = true
+        reloadsCertificatesOnSIGHUP: Bool = true, databaseDirectURL: String? = nil, databaseStatementCache: Bool = true,
+        delivery: DeliverySettings = DeliverySettings()
     ) {
         self.databaseURL = databaseURL
         self.databaseDirectURL = databaseDirectURL ?? databaseURL
@@ -59,6 +63,7 @@ public struct ServiceConfiguration: Sendable {
         self.migrationsDirectory = migrationsDirectory
         self.logLevel = logLevel
         self.reloadsCertificatesOnSIGHUP = reloadsCertificatesOnSIGHUP
+        self.delivery = delivery
     }
 
     static let defaultListen = "127.0.0.1:7443"
@@ -115,11 +120,68 @@ public struct ServiceConfiguration: Sendable {
             throw ConfigurationError(setting: "FORECOURT_LOG_LEVEL", problem: "must be trace, debug, info, notice, warning, error or critical")
         }
         let migrations = try MigrationSource.directory(value("FORECOURT_MIGRATIONS_DIR"))
+        let delivery = try deliverySettings(value: value, readableFile: readableFile)
         return ServiceConfiguration(
             databaseURL: databaseURL, listenHost: host, listenPort: port, tlsCertificatePath: certificate,
             tlsKeyPath: key, tlsClientCAPath: clientCA, keyringPath: keyring, metricsHost: metricsHost,
             metricsPort: metricsPort, databasePoolSize: poolSize, migrationsDirectory: migrations, logLevel: logLevel,
-            databaseDirectURL: value("FORECOURT_DATABASE_DIRECT_URL"), databaseStatementCache: statementCache)
+            databaseDirectURL: value("FORECOURT_DATABASE_DIRECT_URL"), databaseStatementCache: statementCache,
+            delivery: delivery)
+    }
+
+    /// The delivery settings (docs/operations.md, "Notification delivery").
+    static func deliverySettings(
+        value: (String) -> String?, readableFile: (String) throws(ConfigurationError) -> String
+    ) throws(ConfigurationError) -> DeliverySettings {
+        var settings = DeliverySettings()
+        if let url = value("FORECOURT_SMTP_URL") {
+            do {
+                settings.relay = try SMTPRelay(url: url)
+            } catch {
+                throw ConfigurationError(setting: "FORECOURT_SMTP_URL", problem: error.description)
+            }
+            guard let from = value("FORECOURT_MAIL_FROM") else {
+                throw ConfigurationError(setting: "FORECOURT_MAIL_FROM", problem: "not set (required with FORECOURT_SMTP_URL)")
+            }
+            settings.mailFrom = from
+        }
+        if let from = value("FORECOURT_MAIL_FROM") {
+            let parts = from.split(separator: "@", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."),
+                from.allSatisfy({ $0.isASCII && !$0.isWhitespace && !"<>\"(),;:".contains($0) })
+            else {
+                throw ConfigurationError(setting: "FORECOURT_MAIL_FROM", problem: "must be a plain address like orders@example.com")
+            }
+            settings.mailFrom = from
+        }
+        if value("FORECOURT_SMTP_CA") != nil { settings.relayCAPath = try readableFile("FORECOURT_SMTP_CA") }
+        if value("FORECOURT_WEBHOOK_CA") != nil { settings.webhookCAPath = try readableFile("FORECOURT_WEBHOOK_CA") }
+        if let text = value("FORECOURT_DELIVERY_RETRY_BASE") {
+            // Fractions are allowed (tests use a few milliseconds).
+            guard let base = Double(text), base.isFinite, base >= 0.001, base <= 3600 else {
+                throw ConfigurationError(setting: "FORECOURT_DELIVERY_RETRY_BASE", problem: "must be seconds from 0.001 to 3600")
+            }
+            settings.retryBase = base
+        }
+        if let text = value("FORECOURT_DELIVERY_MAX_ATTEMPTS") {
+            guard let attempts = Int(text), (1...100).contains(attempts) else {
+                throw ConfigurationError(setting: "FORECOURT_DELIVERY_MAX_ATTEMPTS", problem: "must be a number from 1 to 100")
+            }
+            settings.maximumAttempts = attempts
+        }
+        if let text = value("FORECOURT_DELIVERY_LEASE") {
+            guard let seconds = Double(text), seconds.isFinite, seconds >= 1, seconds <= 3600 else {
+                throw ConfigurationError(setting: "FORECOURT_DELIVERY_LEASE", problem: "must be seconds from 1 to 3600")
+            }
+            settings.lease = .milliseconds(Int64(seconds * 1000))
+        }
+        switch value("FORECOURT_WEBHOOK_ALLOW_INSECURE") {
+        case nil, "0"?: settings.allowsInsecureWebhooks = false
+        case "1"?: settings.allowsInsecureWebhooks = true
+        default:
+            throw ConfigurationError(setting: "FORECOURT_WEBHOOK_ALLOW_INSECURE", problem: "must be 1 or unset")
+        }
+        return settings
     }
 
     /// `host:port`, `[v6]:port` (the same syntax as `forecourt call --connect`).

@@ -108,12 +108,26 @@ struct DevCommand: AsyncParsableCommand {
             "FORECOURT_KEYRING": keyringPath, "FORECOURT_METRICS_LISTEN": metricsListen, "FORECOURT_LOG_LEVEL": logLevel,
         ]
         overrides["FORECOURT_MIGRATIONS_DIR"] = migrations
-        let configuration = try ServiceConfiguration.load(environment: [:], overrides: overrides)
+        // Delivery settings pass through from the environment (a real relay, if the developer
+        // has one); without a relay, emails are written to .forecourt/mail/ instead.
+        let passThrough = [
+            "FORECOURT_SMTP_URL", "FORECOURT_SMTP_CA", "FORECOURT_MAIL_FROM", "FORECOURT_DELIVERY_RETRY_BASE",
+            "FORECOURT_DELIVERY_MAX_ATTEMPTS", "FORECOURT_WEBHOOK_ALLOW_INSECURE", "FORECOURT_WEBHOOK_CA",
+        ]
+        var configuration = try ServiceConfiguration.load(
+            environment: ProcessInfo.processInfo.environment.filter { passThrough.contains($0.key) }, overrides: overrides)
+        var mail = configuration.delivery.relay.map { "\($0.host):\($0.port) (FORECOURT_SMTP_URL)" } ?? ""
+        if configuration.delivery.relay == nil {
+            configuration.delivery.mailDirectory = state + "/mail"
+            configuration.delivery.mailFrom = configuration.delivery.mailFrom ?? "orders@forecourt.test"
+            mail = state + "/mail/ (one .eml file per email; set FORECOURT_SMTP_URL to use a relay)"
+        }
         let ca = tls.ca
         let listen = self.listen
         let demo = keys
+        let mailText = mail
         try await ServiceRunner.bootstrapAndRun(configuration) { _ in
-            DemoData.printWelcome(keys: demo, listen: listen, ca: ca)
+            DemoData.printWelcome(keys: demo, listen: listen, ca: ca, mail: mailText)
         }
     }
 
@@ -232,7 +246,7 @@ enum DemoData {
         return keys
     }
 
-    static func printWelcome(keys: Keys, listen: String, ca: String) {
+    static func printWelcome(keys: Keys, listen: String, ca: String, mail: String) {
         var lines = [
             "",
             "Forecourt is serving on \(listen) (TLS, CA certificate \(ca)).",
@@ -260,6 +274,7 @@ enum DemoData {
             lines.append("  \(call) --key \(admin) session.whoami")
         }
         lines += [
+            "Customer emails go to \(mail).",
             "forecourt dev --reset starts the demo over. Ctrl-C stops the service and PostgreSQL; the data stays for the next run.",
             "",
         ]

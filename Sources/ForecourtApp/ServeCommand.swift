@@ -1,4 +1,5 @@
 import ArgumentParser
+import Delivery
 import Events
 import FieldCrypto
 import ForecourtCore
@@ -7,6 +8,7 @@ import Logging
 import Metrics
 import NIOCore
 import NIOPosix
+import Notifications
 import Orders
 import Postgres
 import Prometheus
@@ -25,7 +27,10 @@ struct ServeCommand: AsyncParsableCommand {
             FORECOURT_TLS_CLIENT_CA, FORECOURT_METRICS_LISTEN (default 127.0.0.1:9464, "off"), \
             FORECOURT_DB_POOL_SIZE (10), FORECOURT_DB_STATEMENT_CACHE (on; off behind PgBouncer in transaction \
             mode), FORECOURT_DATABASE_DIRECT_URL (for LISTEN; FORECOURT_DATABASE_URL by default), \
-            FORECOURT_LOG_LEVEL (info), FORECOURT_MIGRATIONS_DIR.
+            FORECOURT_LOG_LEVEL (info), FORECOURT_MIGRATIONS_DIR; notification delivery: FORECOURT_SMTP_URL, \
+            FORECOURT_SMTP_CA, FORECOURT_MAIL_FROM, FORECOURT_DELIVERY_RETRY_BASE (30), \
+            FORECOURT_DELIVERY_MAX_ATTEMPTS (8), FORECOURT_DELIVERY_LEASE (300), FORECOURT_WEBHOOK_ALLOW_INSECURE, \
+            FORECOURT_WEBHOOK_CA.
             """)
 
     @Option(help: "host:port to listen on (FORECOURT_LISTEN).") var listen: String?
@@ -108,12 +113,21 @@ public enum ServiceRunner {
             logger: Logger(label: "forecourt.postgres"))
         let database = AppDatabase(pool: pool, logger: Logger(label: "forecourt.storage"))
 
-        let wiring = ServiceWiring(database: database, cipher: cipher)
+        let wiring = ServiceWiring(
+            database: database, cipher: cipher, allowsInsecureWebhooks: configuration.delivery.allowsInsecureWebhooks)
         let dispatcher = wiring.dispatcher(logger: Logger(label: "forecourt.rpc"))
-        // One LISTEN connection per instance feeds every events.subscribe session of it. LISTEN
-        // needs a session of its own: the direct URL, which bypasses a pooler in transaction mode.
+        let delivery: DeliveryService
+        do {
+            delivery = try DeliveryService(database: database, cipher: cipher, settings: configuration.delivery)
+        } catch {
+            throw StartupError(description: "\(error)")
+        }
+        // One LISTEN connection per instance feeds every events.subscribe session of it and wakes
+        // its notification dispatcher. LISTEN needs a session of its own: the direct URL, which
+        // bypasses a pooler in transaction mode.
         let listener = PostgresListener(
-            connectionString: configuration.databaseDirectURL, channels: [OrderService.notifyChannel],
+            connectionString: configuration.databaseDirectURL,
+            channels: [OrderService.notifyChannel, NotificationOutbox.notifyChannel],
             connectionSetup: AppDatabase.connectionSetup)
 
         let server: RPCServer
@@ -129,8 +143,11 @@ public enum ServiceRunner {
         }
         // Shut down in reverse order: the listener and the server drain first, the pool last.
         var services: [any Service] = [
-            pool, server, EventListenerService(hub: wiring.events, listener: listener),
+            pool, server, EventListenerService(hub: wiring.events, listener: listener, delivery: delivery),
             MaintenanceService(database: database, logger: Logger(label: "forecourt.maintenance")),
+            // Stops first: finishes the message in flight and gives back its claims while the
+            // pool is still there.
+            delivery,
         ]
         if configuration.reloadsCertificatesOnSIGHUP {
             services.append(CertificateReloader(server: server, logger: Logger(label: "forecourt.server")))
@@ -188,16 +205,31 @@ public enum ServiceRunner {
     }
 }
 
-/// The instance's `LISTEN` connection and the event hub it feeds, as one long-running service.
+/// The instance's `LISTEN` connection, the event hub it feeds and the dispatcher it wakes, as
+/// one long-running service.
 struct EventListenerService: Service {
     let hub: EventHub
     let listener: PostgresListener
+    let delivery: DeliveryService
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 group.addTask { await listener.run() }
-                group.addTask { await hub.run(listener) }
+                group.addTask {
+                    for await message in listener.messages {
+                        switch message {
+                        case .notification(NotificationOutbox.notifyChannel, _):
+                            delivery.wake()
+                        case .reconnected:
+                            // A NOTIFY may have been missed while the connection was away.
+                            delivery.wake()
+                            await hub.handle(message)
+                        case .notification:
+                            await hub.handle(message)
+                        }
+                    }
+                }
             }
         }
     }

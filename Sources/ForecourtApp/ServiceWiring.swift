@@ -27,17 +27,23 @@ public struct ServiceWiring: Sendable {
     /// The version `rpc.discover` reports: the contract's, moved when a method or a field changes.
     public static let apiVersion = "1.0.0"
 
-    /// - Parameter cipher: field encryption and the keyed MACs (cursors are MAC'd with it, so
-    ///   every instance sharing the keyring accepts every other's cursors).
-    /// - Parameter revalidationInterval: how long a session's key is trusted before it is checked
-    ///   again (the dispatcher's `Limits.revalidationInterval`); the event hub uses it before pushes.
-    public init(database: AppDatabase, cipher: FieldCipher, revalidationInterval: Duration = .seconds(2)) {
+    /// - Parameters:
+    ///   - cipher: field encryption and the keyed MACs (cursors are MAC'd with it, so every
+    ///     instance sharing the keyring accepts every other's cursors).
+    ///   - revalidationInterval: how long a session's key is trusted before it is checked again
+    ///     (the dispatcher's `Limits.revalidationInterval`); the event hub uses it before pushes.
+    ///   - allowsInsecureWebhooks: `FORECOURT_WEBHOOK_ALLOW_INSECURE=1` (development and tests).
+    public init(
+        database: AppDatabase, cipher: FieldCipher, revalidationInterval: Duration = .seconds(2),
+        allowsInsecureWebhooks: Bool = false
+    ) {
         let cursors = CursorCodec { cipher.mac($0, purpose: "cursor") }
         identity = IdentityService(database: database, cursors: cursors)
         dealers = DealerService(database: database, cursors: cursors)
         orders = OrderService(database: database, cursors: cursors, cipher: cipher)
         tracking = TrackingService(database: database, cipher: cipher)
-        notifications = NotificationService(database: database)
+        notifications = NotificationService(
+            database: database, cursors: cursors, cipher: cipher, allowsInsecureWebhooks: allowsInsecureWebhooks)
         audit = AuditService(database: database, cursors: cursors)
         let dealers = dealers
         events = EventHub(
@@ -53,6 +59,7 @@ public struct ServiceWiring: Sendable {
         registry.register(OrderMethods.all(orders))
         registry.register(TrackingMethods.all(tracking))
         registry.register(NotificationMethods.all(notifications))
+        registry.register(WebhookMethods.all(notifications))
         registry.register(AuditMethods.all(audit))
         registry.register(EventMethods.all(events))
         // Last: it describes every method registered before it, and itself.

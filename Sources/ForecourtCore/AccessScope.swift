@@ -13,6 +13,10 @@ public enum AccessScope: Sendable, Hashable {
     case portal(group: UUID?, vinLast8: String)
     /// Authentication: the one API key whose hash is given.
     case authentication(keyHash: [UInt8])
+    /// The notification dispatcher: reads the queue of every group and takes or gives back
+    /// leases on pending notifications, nothing else (migrations/0009_delivery.sql). Messages
+    /// are rendered and outcomes recorded in each notification's own `.group` scope.
+    case delivery
     /// The revocation watcher: keys of every group revoked in the last minutes (ids only are read).
     case revocations
     /// Purges: rows of every group past their retention, and nothing younger.
@@ -41,6 +45,8 @@ public enum AccessScope: Sendable, Hashable {
             return settings
         case .authentication(let keyHash):
             return [("forecourt.scope", "auth"), ("forecourt.key_hash", keyHash.hexString)]
+        case .delivery:
+            return [("forecourt.scope", "delivery")]
         case .revocations:
             return [("forecourt.scope", "revocations")]
         case .maintenance:

@@ -15,6 +15,11 @@ public enum NotificationKind: String, Sendable, CaseIterable {
 /// The transactional outbox: notifications are written in the transaction of the change that
 /// causes them, and delivered later by the service.
 public enum NotificationOutbox {
+    /// The channel on which a transaction that queued notifications wakes the dispatchers of
+    /// every instance. The payload is empty: nothing but a wake-up passes through PostgreSQL's
+    /// notification queue, and the dispatcher re-reads the table.
+    public static let notifyChannel = "forecourt_delivery"
+
     /// Queues `kind` for the order's customer on every channel the customer opted into.
     ///
     /// Each (order, kind, channel, revision) is queued at most once, whatever the retries:
@@ -26,17 +31,24 @@ public enum NotificationOutbox {
     public static func queue(
         _ connection: PostgresConnection, group: UUID, orderID: UUID, kind: NotificationKind, revision: Int? = 0
     ) throws {
+        // The dispatchers' wake-up is part of the statement: sent at COMMIT only if a row was
+        // queued, never for a rolled-back change; repeats within one transaction are folded
+        // into one by PostgreSQL. One statement, so it can wait for the next round trip.
         try connection.enqueue(
             """
-            INSERT INTO forecourt.notifications (dealer_group_id, id, order_id, kind, channel, revision)
-            SELECT o.dealer_group_id, gen_random_uuid(), o.id, \(kind.rawValue), ch.channel,
-                coalesce(\(revision)::int8, (SELECT max(e.seq) FROM forecourt.order_events e
-                    WHERE e.dealer_group_id = o.dealer_group_id AND e.order_id = o.id))
-            FROM forecourt.orders o
-            JOIN forecourt.customers c ON c.dealer_group_id = o.dealer_group_id AND c.id = o.customer_id
-            CROSS JOIN LATERAL (VALUES ('email', c.notify_email), ('sms', c.notify_sms)) AS ch(channel, wanted)
-            WHERE o.dealer_group_id = \(group) AND o.id = \(orderID) AND ch.wanted AND c.erased_at IS NULL
-            ON CONFLICT (dealer_group_id, order_id, kind, channel, revision) DO NOTHING
+            WITH queued AS (
+                INSERT INTO forecourt.notifications (dealer_group_id, id, order_id, kind, channel, revision)
+                SELECT o.dealer_group_id, gen_random_uuid(), o.id, \(kind.rawValue), ch.channel,
+                    coalesce(\(revision)::int8, (SELECT max(e.seq) FROM forecourt.order_events e
+                        WHERE e.dealer_group_id = o.dealer_group_id AND e.order_id = o.id))
+                FROM forecourt.orders o
+                JOIN forecourt.customers c ON c.dealer_group_id = o.dealer_group_id AND c.id = o.customer_id
+                CROSS JOIN LATERAL (VALUES ('email', c.notify_email), ('sms', c.notify_sms)) AS ch(channel, wanted)
+                WHERE o.dealer_group_id = \(group) AND o.id = \(orderID) AND ch.wanted AND c.erased_at IS NULL
+                ON CONFLICT (dealer_group_id, order_id, kind, channel, revision) DO NOTHING
+                RETURNING 1
+            )
+            SELECT pg_notify(\(notifyChannel), '') WHERE EXISTS (SELECT 1 FROM queued)
             """)
     }
 }
@@ -51,8 +63,16 @@ public struct NotificationRecord: Sendable, Equatable {
     public let attempts: Int
     public let createdAt: Date
     public let sentAt: Date?
+    /// The last failure's short code (`smtp_451`, `http_503`, `timeout`...), never peer text.
+    public let lastError: String?
 
-    static let columns = "id, kind, channel, status, attempts, created_at, sent_at"
+    /// `created_at` in microseconds since 1970 (exact, for list cursors).
+    let createdMicros: Int
+
+    static let columns = """
+        id, kind, channel, status, attempts, created_at, sent_at, last_error, \
+        (extract(epoch FROM created_at) * 1000000)::int8
+        """
 
     init(row: PostgresRow) throws {
         id = try row.decode(0)
@@ -62,5 +82,7 @@ public struct NotificationRecord: Sendable, Equatable {
         attempts = try row.decode(4)
         createdAt = try row.decode(5)
         sentAt = try row.decode(6)
+        lastError = try row.decode(7)
+        createdMicros = try row.decode(8)
     }
 }

@@ -117,7 +117,7 @@ enum FeedRules {
     /// factory schedules it, when its promised ETA is usually given too. Once per order.
     private static func recordForecast(_ connection: PostgresConnection, _ order: Order) throws {
         guard let forecast = order.forecast else { return }
-        try connection.query(
+        try connection.enqueue(
             """
             UPDATE forecourt.order_facts SET forecast_stage = \(order.stage.rawValue),
                 forecast_p50 = \(forecast.p50.description)::date, forecast_p90 = \(forecast.p90.description)::date,

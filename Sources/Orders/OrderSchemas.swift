@@ -7,6 +7,7 @@ extension Schema {
     static let delayReason = Schema.oneOf(DelayReason.allCases.map(\.rawValue))
     static let vin = Schema([
         "type": "string", "pattern": "^[A-HJ-NPR-Z0-9]{17}$", "description": "check digit in position 9 (North American rule)",
+        "examples": ["1FCDMA2B3TL100037"],
     ])
     static let vehicleModel = Schema.object([
         "code": .string(maxLength: 16), "year": .integer(1990...2100), "trim": Schema.string(maxLength: 50).orNull,

@@ -92,7 +92,7 @@ public final class OrderService: Sendable {
             guard try checks?.decode(0, as: Bool.self) == true else { throw DomainError.notFound("customer") }
             guard try checks?.decode(1, as: Bool.self) == true else { throw DomainError.notFound("dealer") }
             // The number comes from the dealer's sequence (forecourt.next_order_number, migration
-            // 0009), taken here, after every check: no lock is held until the commit, so a
+            // 0010), taken here, after every check: no lock is held until the commit, so a
             // dealer's orders do not wait for each other; a call that fails after this point
             // leaves a gap in the dealer's numbers.
             try connection.enqueue(

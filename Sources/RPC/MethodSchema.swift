@@ -15,9 +15,9 @@ public struct Schema: Sendable, Equatable {
     /// RFC 3339 with offset.
     public static let dateTime = Schema(["type": "string", "format": "date-time"])
     /// `2026-12-14`.
-    public static let date = Schema(["type": "string", "format": "date"])
+    public static let date = Schema(["type": "string", "format": "date", "examples": ["2026-12-14"]])
     /// `2026-W51`.
-    public static let isoWeek = Schema(["type": "string", "pattern": "^[0-9]{4}-W[0-9]{2}$"])
+    public static let isoWeek = Schema(["type": "string", "pattern": "^[0-9]{4}-W[0-9]{2}$", "examples": ["2026-W51"]])
     /// An opaque list cursor, to be passed back as `after`.
     public static let cursor = Schema(["type": "string", "description": "opaque; pass back as after"])
     /// Anything (a free-form JSON value).
@@ -69,6 +69,14 @@ public struct Schema: Sendable, Equatable {
         guard case .object(var object) = json, case .object(var properties)? = object["properties"] else { return self }
         properties[name] = schema.json
         object["properties"] = .object(properties)
+        return Schema(.object(object))
+    }
+
+    /// The same schema with an example value (JSON Schema `examples`), for readers of the
+    /// document and for the tests that hold schemas to what `Params` accepts.
+    public func example(_ value: JSON) -> Schema {
+        guard case .object(var object) = json else { return self }
+        object["examples"] = [value]
         return Schema(.object(object))
     }
 

@@ -45,6 +45,9 @@ public struct RPCMethod: Sendable {
     /// one (a test fails otherwise); nil only so that a method can be declared before it is
     /// described.
     public let schema: MethodSchema?
+    /// Reads parameters exactly as a call does (`decode`, then unknown members refused) without
+    /// running the method: lets the tests hold each `schema` to what `Params` accepts.
+    public let checkParams: @Sendable (JSON) throws -> Void
     let invoke: @Sendable (MethodContext, JSON) async throws -> JSON
 
     /// A method whose parameters are decoded by `decode` (every member must be read; unknown
@@ -61,6 +64,11 @@ public struct RPCMethod: Sendable {
         self.access = access
         self.isMutating = isMutating
         self.schema = schema
+        self.checkParams = { params in
+            let reader = try Params(request: params)
+            _ = try decode(reader)
+            try reader.finish()
+        }
         self.invoke = { context, params in
             let reader = try Params(request: params)
             let input = try decode(reader)

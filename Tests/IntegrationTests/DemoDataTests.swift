@@ -62,6 +62,9 @@ import TestSupport
                 portal, "track.lookup",
                 ["vin_last8": .string(story.trackingVINLast8), "full_name": .string(story.trackingName)]).get()
             #expect(tracked["stage"] == "shipped")
+            #expect(tracked["forecast"] != nil && tracked["forecast"] != .null, "enough delivered history for the forecast")
+            let shown = try await harness.call(admin, "order.get", ["id": .string(story.timelineOrderID)]).get()
+            #expect(shown["forecast"]?["p50"]?.stringValue != nil)
             let delayed = try await harness.call(admin, "order.list", ["delayed": true]).get()["items"]?.arrayValue ?? []
             #expect(delayed.count >= 3)
             #expect(delayed.contains { $0["id"]?.stringValue == story.timelineOrderID })

@@ -1,7 +1,12 @@
+import FieldCrypto
 import Foundation
+import Postgres
 import RPC
+import Storage
 import Testing
 import TestSupport
+
+@testable import ForecourtApp
 
 /// The operator files of deploy/ stay true to the code: dashboards name only metrics the service
 /// exports and views the analytics schema has; the systemd unit keeps its hardening.
@@ -45,6 +50,48 @@ import TestSupport
         #expect(used.isSubset(of: views), "\(used.subtracting(views))")
         #expect(used.count >= 6)
         #expect(!dashboard.contains("forecourt."), "reads the analytics views only")
+    }
+
+    /// Every SQL panel of both dashboards runs as `forecourt_analyst` (what Grafana's data source
+    /// logs in as) against the analytics views, and shows the demo group's data.
+    @Test func dashboardQueriesRunAsAnAnalyst() async throws {
+        var queries: [(panel: String, sql: String)] = []
+        for file in ["deploy/grafana/analytics.json", "deploy/grafana/forecourt.json"] {
+            let dashboard = try JSONParser().parse(Array(try read(file).utf8))
+            for panel in dashboard["panels"]?.arrayValue ?? [] {
+                for target in panel["targets"]?.arrayValue ?? [] {
+                    guard let sql = target["rawSql"]?.stringValue else { continue }
+                    // Grafana's macros and variables, as it would expand them for "all time, every group".
+                    let expanded = try sql.replacing(Regex("\\$__timeFilter\\([a-z_]+\\)"), with: "true")
+                        .replacingOccurrences(of: "'$group'", with: "''")
+                    queries.append(((panel["title"]?.stringValue ?? "?"), expanded))
+                }
+            }
+        }
+        #expect(queries.count >= 10)
+        try await withTestDatabase { db in
+            let keys = try DemoData.ensure(
+                connectionString: db.ownerConnectionString,
+                keysFile: FileManager.default.temporaryDirectory.appendingPathComponent("demo-\(UUID().uuidString).json").path)
+            let owner = try db.ownerConnection()
+            defer { owner.close() }
+            _ = try await DemoStory.seed(
+                database: AppDatabase(pool: db.pool), cipher: FieldCipher(keyring: .generate()), owner: owner, keys: keys)
+            for (panel, sql) in queries {
+                // As the analysts' role: the views must be readable with its grants alone.
+                try owner.execute(unsafeSQL: "BEGIN; SET LOCAL ROLE forecourt_analyst")
+                do {
+                    _ = try owner.query(PostgresQuery(unsafeSQL: sql))
+                    try owner.execute(unsafeSQL: "ROLLBACK")
+                } catch {
+                    try? owner.execute(unsafeSQL: "ROLLBACK")
+                    Issue.record("\(panel): \(error)")
+                }
+                // And it shows something for the demo group (read as the owner, which sees every group).
+                let rows = try owner.query(PostgresQuery(unsafeSQL: sql)).count
+                #expect(rows > 0, "\(panel) shows nothing for the demo")
+            }
+        }
     }
 
     @Test func systemdUnitIsHardened() throws {

@@ -13,6 +13,8 @@ final class PushRecorder: Sendable {
     private struct State {
         var messages: [JSON] = []
         var capacity: Int
+        /// Pushes refused for want of capacity.
+        var refused = 0
     }
 
     private let state: Mutex<State>
@@ -21,7 +23,10 @@ final class PushRecorder: Sendable {
         state = Mutex(State(capacity: capacity))
         session.setPushSink { [self] message in
             state.withLock { state in
-                guard state.messages.count < state.capacity else { return .dropped }
+                guard state.messages.count < state.capacity else {
+                    state.refused += 1
+                    return .dropped
+                }
                 state.messages.append(message)
                 return .queued
             }
@@ -29,6 +34,8 @@ final class PushRecorder: Sendable {
     }
 
     var messages: [JSON] { state.withLock { $0.messages } }
+
+    var refused: Int { state.withLock { $0.refused } }
 
     func methods() -> [String] { messages.compactMap { $0["method"]?.stringValue } }
 
@@ -130,7 +137,8 @@ func withEvents<T>(
                 let recorder = PushRecorder(session, capacity: 1)
                 let subscription = try await world.harness.call(session, "events.subscribe").get()["subscription"]
                 for _ in 0..<3 { _ = try await world.newOrder() }
-                try await Task.sleep(for: .milliseconds(300))
+                // Waits for the hub to have tried all three (a fixed pause was too short on a loaded machine).
+                try await eventually { recorder.refused == 2 }
                 #expect(recorder.messages.count == 1)
                 recorder.setCapacity(10)
                 _ = try await world.newOrder()

@@ -144,7 +144,7 @@ private struct Boom: Error {}
             #expect(refused?.sqlState == "25006")
             #expect(connection.isUsable)
             // A write as a single statement commits.
-            try connection.transaction(TransactionStart(role: "forecourt_app"), single: "INSERT INTO public.scratch VALUES (2, 'b')")
+            _ = try connection.transaction(TransactionStart(role: "forecourt_app"), single: "INSERT INTO public.scratch VALUES (2, 'b')")
             #expect(try connection.query("SELECT count(*) FROM public.scratch").first!.decode(0, as: Int.self) == 1)
             #expect(try connection.query("SELECT current_user::text").first!.decode(0, as: String.self) == "postgres")
         }

@@ -18,11 +18,13 @@ public struct DispatcherHarness: Sendable {
 
     public init(
         _ db: TestDatabase, cipher: FieldCipher = FieldCipher(keyring: .generate()), limits: Dispatcher.Limits = Dispatcher.Limits(),
-        logger: Logger = Logger(label: "test")
+        logger: Logger = Logger(label: "test"), allowsInsecureWebhooks: Bool = false
     ) {
         database = AppDatabase(pool: db.pool)
         self.cipher = cipher
-        wiring = ServiceWiring(database: database, cipher: cipher, revalidationInterval: limits.revalidationInterval)
+        wiring = ServiceWiring(
+            database: database, cipher: cipher, revalidationInterval: limits.revalidationInterval,
+            allowsInsecureWebhooks: allowsInsecureWebhooks)
         dispatcher = wiring.dispatcher(limits: limits, logger: logger)
     }
 

@@ -13,8 +13,8 @@ fc_as_pg() {
 
 # Installs what is missing: PostgreSQL 15 server binaries, libpq and OpenSSL headers, pkg-config,
 # PgBouncer (the tenancy tests also run through it), pgTAP and pg_prove (the database's grant
-# and policy tests, tests/sql) (python3, used to find a free port, is on every machine of this
-# kind).
+# and policy tests, tests/sql), and aiosmtpd from PyPI (the delivery tests' SMTP relay)
+# (python3, used to find a free port, is on every machine of this kind).
 fc_ensure_prerequisites() {
     command -v swift >/dev/null || { fc_log "swift is not installed: install Swift 6.1 or newer first"; return 1; }
     local missing=()
@@ -40,6 +40,15 @@ fc_ensure_prerequisites() {
                 pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
             done
         fi
+    fi
+    # aiosmtpd: the real SMTP relay of the delivery tests (Tests/DeliveryTests/Peers).
+    local missing_pip=()
+    python3 -c 'import aiosmtpd' 2>/dev/null || missing_pip+=(aiosmtpd)
+    if [ ${#missing_pip[@]} -gt 0 ]; then
+        fc_log "installing ${missing_pip[*]} (pip) ..."
+        python3 -m pip install -q --disable-pip-version-check "${missing_pip[@]}" >/dev/null 2>&1 \
+            || python3 -m pip install -q --disable-pip-version-check --break-system-packages "${missing_pip[@]}" >/dev/null \
+            || { fc_log "cannot install ${missing_pip[*]} with pip"; return 1; }
     fi
     if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
         useradd --system --home-dir /var/lib/postgresql --shell /bin/sh postgres

@@ -41,4 +41,4 @@ REVOKE ALL ON FUNCTION forecourt.next_order_number(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION forecourt.next_order_number(uuid) TO forecourt_app;
 
 COMMENT ON COLUMN forecourt.dealers.next_order_seq IS
-    'Where the dealer''s order-number sequence (forecourt.order_seq_<id>) starts when first used; not advanced since migration 0009.';
+    'Where the dealer''s order-number sequence (forecourt.order_seq_<id>) starts when first used; not advanced since migration 0010.';

@@ -1,0 +1,91 @@
+import ForecourtCore
+import Foundation
+import Postgres
+import Storage
+
+/// A notification claimed by this instance: enough to find it again in its group's scope.
+struct ClaimedNotification: Sendable, Equatable {
+    let group: UUID
+    let id: UUID
+    let channel: String
+}
+
+/// The queue's SQL (docs/architecture.md, "Delivery"). Claims and releases run in the narrow
+/// `.delivery` scope, which sees the pending notifications of every group and may only move
+/// their leases; everything that reads an order or a customer, or records an outcome, runs in
+/// the notification's own `.group` scope.
+struct DeliveryQueue: Sendable {
+    let database: AppDatabase
+    /// This instance's id, written into the leases it takes.
+    let instance: UUID
+
+    /// Claims up to `limit` due notifications of `channels` for `lease`: `FOR UPDATE SKIP
+    /// LOCKED`, so concurrent instances take disjoint rows without waiting for each other, and
+    /// committed before anything is sent.
+    func claim(channels: [String], limit: Int, lease: Duration) async throws -> [ClaimedNotification] {
+        let leaseSeconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
+        let instance = self.instance
+        return try await database.transaction(.delivery) { connection in
+            try connection.query(
+                """
+                UPDATE forecourt.notifications n
+                SET claimed_by = \(instance), claimed_until = now() + \(leaseSeconds) * interval '1 second'
+                FROM (
+                    SELECT dealer_group_id, id FROM forecourt.notifications
+                    WHERE status = 'pending' AND next_attempt_at <= now() AND channel = ANY(\(channels))
+                        AND (claimed_until IS NULL OR claimed_until < now())
+                    ORDER BY next_attempt_at
+                    LIMIT \(limit)
+                    FOR UPDATE SKIP LOCKED
+                ) due
+                WHERE n.dealer_group_id = due.dealer_group_id AND n.id = due.id
+                RETURNING n.dealer_group_id, n.id, n.channel, n.next_attempt_at
+                """
+            ).rows.map { row in
+                (try row.decode(3, as: Date.self), ClaimedNotification(group: try row.decode(0), id: try row.decode(1), channel: try row.decode(2)))
+            }.sorted { $0.0 < $1.0 }.map(\.1)
+        }
+    }
+
+    /// Gives back claims that were not acted on (stopping, or the lease running short).
+    func release(_ claims: [ClaimedNotification]) async throws {
+        guard !claims.isEmpty else { return }
+        let groups = claims.map(\.group)
+        let ids = claims.map(\.id)
+        let instance = self.instance
+        try await database.transaction(.delivery) { connection in
+            try connection.query(
+                """
+                UPDATE forecourt.notifications n SET claimed_by = NULL, claimed_until = NULL
+                FROM unnest(\(groups)::uuid[], \(ids)::uuid[]) AS c(dealer_group_id, id)
+                WHERE n.dealer_group_id = c.dealer_group_id AND n.id = c.id AND n.claimed_by = \(instance)
+                """)
+        }
+    }
+
+    /// When the next notification of `channels` comes due (a retry's time, or a lease's end),
+    /// nil when none is pending.
+    func nextDue(channels: [String]) async throws -> Date? {
+        try await database.transaction(.delivery, readOnly: true) { connection in
+            try connection.query(
+                """
+                SELECT min(greatest(next_attempt_at, coalesce(claimed_until, next_attempt_at)))
+                FROM forecourt.notifications WHERE status = 'pending' AND channel = ANY(\(channels))
+                """
+            ).first?.decode(0, as: Date?.self)
+        }
+    }
+
+    /// The queue's depth and the age of its oldest pending notification, for the metrics.
+    func statistics() async throws -> (depth: Int, oldestAge: Double) {
+        try await database.transaction(.delivery, readOnly: true) { connection in
+            guard let row = try connection.query(
+                """
+                SELECT count(*)::int8, coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+                FROM forecourt.notifications WHERE status = 'pending'
+                """
+            ).first else { return (0, 0) }
+            return (try row.decode(0), try row.decode(1))
+        }
+    }
+}

@@ -1,0 +1,141 @@
+import Customers
+import FieldCrypto
+import ForecourtCore
+import Foundation
+import Postgres
+import RPC
+import Storage
+
+/// What a message about one notification is made of, read at send time in the notification's
+/// own group scope: the order, its dealer and group, and the customer decrypted. It lives in
+/// memory for one attempt; nothing of it is stored, logged or put in `last_error`.
+struct NotificationContext: Sendable {
+    let id: UUID
+    let group: UUID
+    let kind: String
+    let channel: String
+    let attempts: Int
+    let createdAt: Date
+    let orderID: UUID
+    let orderNumber: String
+    let dealerID: UUID
+    let stage: String
+    let eta: String?
+    let scheduledWeek: String?
+    let vinLast8: String?
+    let model: String
+    let dealerName: String
+    let groupName: String
+    /// Nil for an erased customer.
+    let customerID: UUID
+    let customer: CustomerContent?
+
+    /// Reads the context of a notification this instance holds the lease of; nil when it is
+    /// no longer pending under our lease (erased meanwhile, or our lease ran out and another
+    /// instance took it).
+    static func load(
+        _ connection: PostgresConnection, group: UUID, id: UUID, instance: UUID, cipher: FieldCipher
+    ) throws -> NotificationContext? {
+        guard let row = try connection.query(
+            """
+            SELECT n.kind, n.channel, n.attempts, n.created_at, o.id, o.order_number, o.dealer_id, o.stage,
+                o.eta::text, o.scheduled_week, o.vin_last8, o.model_code, o.model_year, o.model_trim, d.name, g.name,
+                o.customer_id
+            FROM forecourt.notifications n
+            JOIN forecourt.orders o ON o.dealer_group_id = n.dealer_group_id AND o.id = n.order_id
+            JOIN forecourt.dealers d ON d.dealer_group_id = o.dealer_group_id AND d.id = o.dealer_id
+            JOIN forecourt.dealer_groups g ON g.id = n.dealer_group_id
+            WHERE n.dealer_group_id = \(group) AND n.id = \(id) AND n.status = 'pending' AND n.claimed_by = \(instance)
+                AND n.claimed_until > now()
+            """
+        ).first else { return nil }
+        let customerID: UUID = try row.decode(16)
+        let customer = try CustomerService.read(connection, group: group, id: customerID, cipher: cipher)
+        let year: Int = try row.decode(12)
+        let trim: String? = try row.decode(13)
+        return NotificationContext(
+            id: id, group: group, kind: try row.decode(0), channel: try row.decode(1), attempts: try row.decode(2),
+            createdAt: try row.decode(3), orderID: try row.decode(4), orderNumber: try row.decode(5),
+            dealerID: try row.decode(6), stage: try row.decode(7), eta: try row.decode(8), scheduledWeek: try row.decode(9),
+            vinLast8: try row.decode(10), model: [try row.decode(11, as: String.self), String(year), trim].compactMap { $0 }.joined(separator: " "),
+            dealerName: try row.decode(14), groupName: try row.decode(15), customerID: customerID,
+            customer: customer?.content)
+    }
+
+    /// The outcome decided before anything is sent: an erased customer, one who no longer
+    /// wants this channel, or one without an address on it.
+    var refusal: DeliveryOutcome? {
+        guard let customer else { return .permanent("erased") }
+        switch channel {
+        case "email":
+            if !customer.notifyEmail { return .permanent("opted_out") }
+            if customer.email == nil { return .permanent("no_address") }
+        default:
+            if !customer.notifySMS { return .permanent("opted_out") }
+            if customer.phone == nil { return .permanent("no_address") }
+        }
+        return nil
+    }
+
+    /// The stage as a reader says it (`final_inspection` → `final inspection`).
+    var stageText: String { stage.replacingOccurrences(of: "_", with: " ") }
+
+    /// The values the templates see.
+    var templateValues: [String: String] {
+        var values = [
+            "customer_name": customer?.fullName ?? "", "order_number": orderNumber, "model": model, "stage": stageText,
+            "dealer_name": dealerName, "group_name": groupName, "kind": kind,
+        ]
+        if let eta { values["eta"] = eta }
+        if let scheduledWeek { values["scheduled_week"] = scheduledWeek }
+        if let vinLast8 { values["vin_last8"] = vinLast8 }
+        return values
+    }
+
+    /// `Subject`: the kind and the order number.
+    var subject: String {
+        let title =
+            switch kind {
+            case "order_confirmation": "Order confirmed"
+            case "production_scheduled": "Production scheduled"
+            case "vin_assigned": "VIN assigned"
+            case "shipped": "Your vehicle has shipped"
+            case "delivered": "Delivered"
+            case "delay": "Delay"
+            default: kind
+            }
+        return "\(title): order \(orderNumber)"
+    }
+
+    /// The email of this notification (channel `email`, customer not erased).
+    func mail(from sender: String) -> MailMessage? {
+        guard let customer, let address = customer.email else { return nil }
+        var values = templateValues
+        values["subject"] = subject
+        let templates = MessageTemplates.shared.library
+        let textIntro = templates.render(values, withTemplate: "\(kind).txt") ?? ""
+        let htmlIntro = templates.render(values, withTemplate: "\(kind).html") ?? ""
+        values["message"] = textIntro.trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = templates.render(values, withTemplate: "layout.txt") ?? ""
+        values["message"] = htmlIntro.trimmingCharacters(in: .whitespacesAndNewlines)
+        let html = templates.render(values, withTemplate: "layout.html") ?? ""
+        return MailMessage(
+            from: .init(name: groupName, address: sender), to: .init(name: customer.fullName, address: address),
+            subject: subject, messageID: MailMessage.makeMessageID(notification: id, from: sender), notificationID: id,
+            text: text.trimmingCharacters(in: .whitespacesAndNewlines) + "\n",
+            html: html.trimmingCharacters(in: .whitespacesAndNewlines) + "\n")
+    }
+
+    /// The JSON body of a webhook delivery (docs/protocol.md, "Delivery").
+    var webhookBody: [UInt8] {
+        let body: JSON = [
+            "id": id.json, "kind": .string(kind), "channel": .string(channel), "created_at": createdAt.json,
+            "order": [
+                "id": orderID.json, "order_number": .string(orderNumber), "dealer_id": dealerID.json,
+                "stage": .string(stage), "eta": eta.json,
+            ],
+            "customer": ["id": customerID.json, "full_name": customer?.fullName.json ?? .null, "phone": customer?.phone.json ?? .null],
+        ]
+        return JSONWriter.write(body)
+    }
+}
