@@ -102,13 +102,15 @@ struct ConnectionLimitTests {
             }
 
             let (small, _, smallLimits) = try await serve(limits: "ulimit -n 512", maximumConnections: 200)
+            defer { if small.isRunning { kill(small.processIdentifier, SIGKILL) } }
             #expect(small.isRunning)
             #expect(openFiles(smallLimits) == ["512", "512"])
             kill(small.processIdentifier, SIGTERM)
-            small.waitUntilExit()
+            try await exited(small)
 
             let (refused, output, _) = try await serve(limits: "ulimit -n 512", maximumConnections: 2000)
-            refused.waitUntilExit()
+            defer { if refused.isRunning { kill(refused.processIdentifier, SIGKILL) } }
+            try await exited(refused)
             #expect(refused.terminationStatus == 78)
             let needed = OpenFilesLimit.needed(maximumConnections: 2000, poolSize: 2)
             let line = output.split(separator: "\n").last.map(String.init) ?? ""
@@ -116,10 +118,11 @@ struct ConnectionLimitTests {
             #expect(line.contains("the limit is 512") && line.contains("hard limit 512"), "\(output)")
 
             let (raised, raisedOutput, raisedLimits) = try await serve(limits: "ulimit -Sn 512 && ulimit -Hn 4096", maximumConnections: 2000)
+            defer { if raised.isRunning { kill(raised.processIdentifier, SIGKILL) } }
             #expect(raised.isRunning, "\(raisedOutput)")
             #expect(openFiles(raisedLimits) == ["\(needed)", "4096"])
             kill(raised.processIdentifier, SIGTERM)
-            raised.waitUntilExit()
+            try await exited(raised)
         }
     }
 }
