@@ -68,7 +68,7 @@ public final class OrderService: Sendable {
         // Dealer roles create orders of their own dealer only; another dealer is not theirs to see.
         if caller.role.isDealerScoped, dealerID != caller.dealerID { throw DomainError.notFound("dealer") }
         let requestHash = cipher.mac(Self.canonicalCreate(new, dealerID: dealerID), purpose: "idempotency/order.create")
-        let orderID = UUID()
+        let orderID = UUID.random()
         let order = try await database.transaction(.group(group), principal: caller.id) { connection -> Order in
             // Claim the key first. A concurrent call with the same key blocks on our row here
             // until we end; then it finds the key taken and returns our order. The customer
