@@ -145,6 +145,7 @@ public enum ServiceRunner {
         var services: [any Service] = [
             pool, server, EventListenerService(hub: wiring.events, listener: listener, delivery: delivery),
             MaintenanceService(database: database, logger: Logger(label: "forecourt.maintenance")),
+            RevocationWatcher(identity: wiring.identity, logger: Logger(label: "forecourt.identity")),
             // Stops first: finishes the message in flight and gives back its claims while the
             // pool is still there.
             delivery,
@@ -152,11 +153,25 @@ public enum ServiceRunner {
         if configuration.reloadsCertificatesOnSIGHUP {
             services.append(CertificateReloader(server: server, logger: Logger(label: "forecourt.server")))
         }
+        // Both addresses are bound before anything runs: one in use stops start-up with one line
+        // naming its setting and the address (docs/operations.md).
+        do {
+            try await server.bind()
+        } catch {
+            throw StartupError(description: "FORECOURT_LISTEN: \(error)")
+        }
         if let host = configuration.metricsHost, let metrics {
-            services.append(
-                MetricsHTTPServer(host: host, port: configuration.metricsPort, logger: Logger(label: "forecourt.metrics")) {
-                    metrics.emitToString()
-                })
+            let endpoint = MetricsHTTPServer(
+                host: host, port: configuration.metricsPort, logger: Logger(label: "forecourt.metrics")
+            ) { metrics.emitToString() }
+            do {
+                try await endpoint.bind()
+            } catch {
+                server.shutdownGracefully()
+                try? await server.run()
+                throw StartupError(description: "FORECOURT_METRICS_LISTEN: \(error)")
+            }
+            services.append(endpoint)
         }
         let group = ServiceGroup(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)

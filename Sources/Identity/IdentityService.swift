@@ -5,40 +5,61 @@ import Logging
 import Postgres
 import RPC
 import Storage
+import Synchronization
 
 /// Sessions and API keys: authentication, revalidation of open sessions, and `key.*`.
 public final class IdentityService: SessionAuthority {
     private let database: AppDatabase
     private let cursors: CursorCodec
     private let failures: FailureLimiter
+    private let sessions = OpenSessions()
+    private let unknownFingerprints = UnknownFingerprints()
+    private let certificateLookups = Atomic<Int>(0)
+    /// How long a limited source's failed attempt is held before it is answered (-32006).
+    let failureDelay: Duration
 
-    public init(database: AppDatabase, cursors: CursorCodec, failures: FailureLimiter = FailureLimiter()) {
+    public init(
+        database: AppDatabase, cursors: CursorCodec, failures: FailureLimiter = FailureLimiter(),
+        failureDelay: Duration = .seconds(1)
+    ) {
         self.database = database
         self.cursors = cursors
         self.failures = failures
+        self.failureDelay = failureDelay
     }
 
     // MARK: Sessions
 
     /// Authenticates `session` with an API key. Wrong, revoked or malformed keys are all the
-    /// same -32001; repeated failures from one source address are rate limited.
+    /// same -32001. A correct key always works, whatever else comes from its address: the
+    /// limiter only counts failures, per source address (an IPv6 /64). Once a source has failed
+    /// `failures.limit` times in a window, each further failure from it is held for
+    /// `failureDelay` and answered -32006 with `retry_after_ms`; with one request in flight per
+    /// unauthenticated connection and a cap on such connections per address (the listener's),
+    /// that bounds the lookups a failing source can cause, and nobody else behind the same
+    /// address waits for it.
     public func authenticate(apiKey: String, session: Session) async throws -> Principal {
-        let source = session.remoteAddress ?? "unknown"
-        if let wait = failures.retryAfter(source) {
-            throw DomainError.rateLimited(retryAfterMilliseconds: Int(wait.components.seconds * 1000) + 1)
+        let source = session.source
+        var record: KeyRecord?
+        var hash: [UInt8] = []
+        if APIKey.isWellFormed(apiKey) {
+            hash = APIKey.hash(of: apiKey)
+            record = try await activeKey(hash: hash)
         }
-        let wrongKey = DomainError(.unauthenticated, "invalid API key")
-        guard APIKey.isWellFormed(apiKey) else {
-            failures.recordFailure(source)
-            throw wrongKey
+        guard let record else {
+            if let wait = failures.recordFailure(source) {
+                try? await Task.sleep(for: failureDelay)
+                throw DomainError.rateLimited(retryAfterMilliseconds: max(1, Int(wait.milliseconds)))
+            }
+            throw DomainError(.unauthenticated, "invalid API key")
         }
-        let hash = APIKey.hash(of: apiKey)
-        guard let record = try await activeKey(hash: hash) else {
-            failures.recordFailure(source)
-            throw wrongKey
-        }
-        session.authenticate(record.principal, credential: Session.Credential(keyID: record.id, keyHash: hash))
+        authenticated(session, record: record, keyHash: hash)
         return record.principal
+    }
+
+    private func authenticated(_ session: Session, record: KeyRecord, keyHash: [UInt8]) {
+        session.authenticate(record.principal, credential: Session.Credential(keyID: record.id, keyHash: keyHash))
+        sessions.add(session, keyID: record.id)
     }
 
     public func revalidate(_ session: Session) async throws -> Bool {
@@ -46,11 +67,48 @@ public final class IdentityService: SessionAuthority {
         return try await activeKey(hash: credential.keyHash)?.id == credential.keyID
     }
 
-    /// A client certificate is registered as a key whose hash is the certificate's SHA-256.
+    /// A client certificate is registered as a key whose hash is the certificate's SHA-256. An
+    /// unregistered one is remembered for 30 seconds (a certificate registered meanwhile works
+    /// once that has passed).
     public func authenticate(certificateFingerprint: [UInt8], session: Session) async throws {
-        guard let record = try await activeKey(hash: certificateFingerprint) else { return }
-        session.authenticate(
-            record.principal, credential: Session.Credential(keyID: record.id, keyHash: certificateFingerprint))
+        guard !unknownFingerprints.contains(certificateFingerprint) else { return }
+        certificateLookups.add(1, ordering: .relaxed)
+        guard let record = try await activeKey(hash: certificateFingerprint) else {
+            unknownFingerprints.insert(certificateFingerprint)
+            return
+        }
+        authenticated(session, record: record, keyHash: certificateFingerprint)
+    }
+
+    /// How many client-certificate fingerprints were looked up in the database (for tests).
+    public var certificateLookupCount: Int { certificateLookups.load(ordering: .relaxed) }
+
+    /// The number of authenticated sessions this instance watches for revocation.
+    public var openSessionCount: Int { sessions.count }
+
+    /// One round of the revocation watcher (`forecourt serve` runs it every second): ends the
+    /// authentication of every open session whose key was revoked in the last ten minutes, and
+    /// marks the others checked as of the round's start, so that neither the dispatcher nor the
+    /// event hub needs a query of its own per session. A session last checked more than nine
+    /// minutes before is left to check itself: a revocation older than the window would not be
+    /// seen here. Returns how many sessions it ended.
+    @discardableResult
+    public func checkRevocations() async throws -> Int {
+        let started = ContinuousClock.now
+        let revoked = try await database.transaction(.revocations, readOnly: true) { connection in
+            Set(try connection.query("SELECT id FROM forecourt.api_keys WHERE revoked_at IS NOT NULL").rows.map {
+                try $0.decode(0, as: UUID.self)
+            })
+        }
+        var ended = 0
+        for (keyID, session) in sessions.all() {
+            if revoked.contains(keyID) {
+                if session.deauthenticate(ifKey: keyID) { ended += 1 }
+            } else if let checked = session.validatedAt, checked > started - .seconds(9 * 60) {
+                session.markValidated(keyID: keyID, at: started)
+            }
+        }
+        return ended
     }
 
     private func activeKey(hash: [UInt8]) async throws -> KeyRecord? {

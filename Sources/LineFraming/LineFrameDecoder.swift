@@ -20,14 +20,21 @@ public struct LineFrameDecoder: ByteToMessageDecoder {
         public var description: String { "line longer than \(maximumLength) bytes" }
     }
 
-    public let maximumLength: Int
+    private let limit: LineLengthLimit
+    /// The longest line accepted now.
+    public var maximumLength: Int { limit.value }
     /// Bytes after the reader index already known to hold no `\n`, so a long line arriving in
     /// many reads is scanned once, not once per read.
     private var scanned = 0
 
     public init(maximumLength: Int) {
-        precondition(maximumLength > 0)
-        self.maximumLength = maximumLength
+        self.limit = LineLengthLimit(maximumLength)
+    }
+
+    /// A decoder whose limit the connection changes as it runs (the server's is small until the
+    /// session authenticates).
+    public init(limit: LineLengthLimit) {
+        self.limit = limit
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
@@ -71,5 +78,18 @@ public struct LineFrameDecoder: ByteToMessageDecoder {
 
     static func isBlank(_ line: ByteBuffer) -> Bool {
         line.readableBytesView.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+    }
+}
+
+/// A maximum line length that a connection may change while it runs. Read and written on the
+/// channel's event loop only (by the decoder and the handler after it), hence unchecked.
+public final class LineLengthLimit: @unchecked Sendable {
+    public var value: Int {
+        didSet { precondition(value > 0) }
+    }
+
+    public init(_ value: Int) {
+        precondition(value > 0)
+        self.value = value
     }
 }

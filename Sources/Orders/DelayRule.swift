@@ -23,11 +23,12 @@ public enum DelayRule {
     public static let factor = 1.5
     static let day = 86_400
 
-    /// Recomputes `overdue_at` of one order from its current stage and entry time.
+    /// Recomputes `overdue_at` of one order from its current stage and entry time (queued: it
+    /// goes out with the transaction's next round trip).
     static func refreshOverdue(_ connection: PostgresConnection, group: UUID, orderID: UUID) throws {
         let stages = defaults.keys.map(\.rawValue)
         let seconds = stages.compactMap { OrderStage(rawValue: $0).flatMap { defaults[$0] } }
-        try connection.query(
+        try connection.enqueue(
             """
             UPDATE forecourt.orders o SET overdue_at = CASE WHEN o.stage IN ('delivered', 'cancelled') THEN NULL ELSE
                 o.stage_entered_at + make_interval(secs => greatest(
@@ -43,10 +44,10 @@ public enum DelayRule {
             """)
     }
 
-    /// Records how long the order stayed in the stage it leaves at `leftAt`.
+    /// Records how long the order stayed in the stage it leaves at `leftAt` (queued).
     static func recordDuration(_ connection: PostgresConnection, order: Order, leftAt: Date) throws {
         guard order.stage != .cancelled, order.stage != .delivered else { return }
-        try connection.query(
+        try connection.enqueue(
             """
             INSERT INTO forecourt.stage_durations (dealer_group_id, stage, order_id, seconds)
             VALUES (\(order.dealerGroupID), \(order.stage.rawValue), \(order.id),

@@ -14,18 +14,15 @@ enum FeedRules {
     ///   late too (a delayed feed must not undo a newer state).
     /// - VIN: set once (a different one later is -32004); required once the order reaches `shipped`.
     /// - ETA: the first becomes `promised_eta`; every revision stays in the timeline.
+    ///
+    /// `history` is what the timeline said once the order was locked (`historyQuery`). The
+    /// change's writes go out with the commit (`OrderService.finishChange`).
     static func apply(
-        _ event: OrderService.FeedEvent, to current: Order, connection: PostgresConnection, caller: Principal, source: String
+        _ event: OrderService.FeedEvent, to current: Order, history: History, connection: PostgresConnection,
+        caller: Principal, source: String
     ) throws -> Order {
         let group = current.dealerGroupID
-        let repeated = try connection.query(
-            """
-            SELECT 1 FROM forecourt.order_events
-            WHERE dealer_group_id = \(group) AND order_id = \(current.id) AND event = \(event.kind.rawValue)
-                AND occurred_at = \(event.occurredAt)
-            LIMIT 1
-            """)
-        if repeated.count > 0 { return current }
+        if history.repeated { return current }
         guard current.stage != .cancelled else { throw DomainError.invalidTransition("the order is cancelled") }
 
         var late = false
@@ -41,14 +38,14 @@ enum FeedRules {
             }
         case .hold, .release:
             guard current.stage != .delivered else { throw DomainError.invalidTransition("the order is delivered") }
-            late = try newer(connection, current, than: event.occurredAt, "event IN ('hold', 'release')")
+            late = history.newerHoldOrRelease
             if !late {
                 onHold = event.kind == .hold
                 holdReason = event.kind == .hold ? event.reason : nil
             }
         case .eta:
             guard current.stage != .delivered else { throw DomainError.invalidTransition("the order is delivered") }
-            late = try newer(connection, current, than: event.occurredAt, "eta IS NOT NULL")
+            late = history.newerETA
         }
 
         var vin = current.vin
@@ -82,7 +79,7 @@ enum FeedRules {
             || eta != current.eta
         if changed {
             if newStage != nil { try DelayRule.recordDuration(connection, order: current, leftAt: event.occurredAt) }
-            try connection.query(
+            try connection.enqueue(
                 """
                 UPDATE forecourt.orders SET stage = coalesce(\(newStage?.rawValue), stage),
                     stage_entered_at = CASE WHEN \(newStage?.rawValue)::text IS NULL THEN stage_entered_at ELSE \(event.occurredAt) END,
@@ -106,10 +103,12 @@ enum FeedRules {
             group: group, orderID: current.id, event: event.kind.rawValue, source: source, occurredAt: event.occurredAt,
             late: late, note: event.note, reason: event.reason, eta: event.eta?.description, vin: event.vin,
             scheduledWeek: event.scheduledWeek)
+        // Leaving `ordered` records the forecast the order then carries, after its read back.
+        let recordsForecast = current.stage == .ordered && newStage != nil
         let order = try OrderService.finishChange(
             connection, entry, dealerID: current.dealerID, caller: caller, method: "order.record_event",
-            outcome: late ? "late" : "ok", queue: notifications)
-        if current.stage == .ordered, newStage != nil { try recordForecast(connection, order) }
+            outcome: late ? "late" : "ok", queue: notifications, last: !recordsForecast)
+        if recordsForecast { try recordForecast(connection, order) }
         return order
     }
 
@@ -118,7 +117,7 @@ enum FeedRules {
     /// factory schedules it, when its promised ETA is usually given too. Once per order.
     private static func recordForecast(_ connection: PostgresConnection, _ order: Order) throws {
         guard let forecast = order.forecast else { return }
-        try connection.query(
+        try connection.enqueue(
             """
             UPDATE forecourt.order_facts SET forecast_stage = \(order.stage.rawValue),
                 forecast_p50 = \(forecast.p50.description)::date, forecast_p90 = \(forecast.p90.description)::date,
@@ -127,15 +126,65 @@ enum FeedRules {
             """)
     }
 
-    /// Whether an applied (not late) event matching `condition` occurred after `time`.
-    private static func newer(_ connection: PostgresConnection, _ order: Order, than time: Date, _ condition: String) throws -> Bool {
-        try connection.query(
+    /// What the timeline says about an event, read once the order is locked.
+    struct History {
+        /// The same event at the same `occurred_at` is recorded already.
+        let repeated: Bool
+        /// An applied (not late) hold or release occurred after this event.
+        let newerHoldOrRelease: Bool
+        /// An applied ETA occurred after this event.
+        let newerETA: Bool
+
+        init(_ result: PostgresResult) throws {
+            guard let row = result.first else { throw PostgresError(.decoding, context: "feed history") }
+            repeated = try row.decode(0)
+            newerHoldOrRelease = try row.decode(1)
+            newerETA = try row.decode(2)
+        }
+    }
+
+    /// The statement of `History`, for the order `event` names in the transaction's group
+    /// (`forecourt.current_group()`: the caller's, or the one a factory transaction was
+    /// re-scoped to). Sent right after the statement that locks the order, in the same round
+    /// trip: it runs once the lock is held, so it sees every event of an earlier holder.
+    static func historyQuery(_ event: OrderService.FeedEvent) -> PostgresQuery {
+        var sql = PostgresQuery.StringInterpolation(literalCapacity: 640, interpolationCount: 5)
+        let order: String
+        switch event.order {
+        case .id(let id):
+            sql.appendLiteral("WITH o AS (SELECT ")
+            sql.appendInterpolation(id)
+            order = "::uuid AS id) "
+        case .number(let number):
+            sql.appendLiteral("WITH o AS (SELECT id FROM forecourt.orders WHERE dealer_group_id = forecourt.current_group() ")
+            sql.appendLiteral("AND order_number = ")
+            sql.appendInterpolation(number)
+            order = ") "
+        }
+        sql.appendLiteral(order)
+        sql.appendLiteral(
             """
-            SELECT 1 FROM forecourt.order_events
-            WHERE dealer_group_id = \(order.dealerGroupID) AND order_id = \(order.id) AND NOT late
-                AND occurred_at > \(time) AND \(unsafeSQL: condition)
-            LIMIT 1
+            SELECT EXISTS (SELECT 1 FROM forecourt.order_events e, o WHERE e.dealer_group_id = forecourt.current_group()
+                    AND e.order_id = o.id AND e.event = 
+            """)
+        sql.appendInterpolation(event.kind.rawValue)
+        sql.appendLiteral(" AND e.occurred_at = ")
+        sql.appendInterpolation(event.occurredAt)
+        sql.appendLiteral(
             """
-        ).count > 0
+            ),
+                EXISTS (SELECT 1 FROM forecourt.order_events e, o WHERE e.dealer_group_id = forecourt.current_group()
+                    AND e.order_id = o.id AND NOT e.late AND e.event IN ('hold', 'release') AND e.occurred_at > 
+            """)
+        sql.appendInterpolation(event.occurredAt)
+        sql.appendLiteral(
+            """
+            ),
+                EXISTS (SELECT 1 FROM forecourt.order_events e, o WHERE e.dealer_group_id = forecourt.current_group()
+                    AND e.order_id = o.id AND NOT e.late AND e.eta IS NOT NULL AND e.occurred_at > 
+            """)
+        sql.appendInterpolation(event.occurredAt)
+        sql.appendLiteral(")")
+        return PostgresQuery(stringInterpolation: sql)
     }
 }

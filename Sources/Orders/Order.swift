@@ -127,6 +127,8 @@ public struct TimelineEvent: Sendable, Equatable {
     public let scheduledWeek: String?
 
     static let columns = "seq, event, occurred_at, recorded_at, source, late, note, reason, eta::text, vin, scheduled_week"
+    /// `columns` of `order_events e`, beside another table's.
+    static let qualifiedColumns = columns.split(separator: ", ").map { "e." + $0 }.joined(separator: ", ")
 
     init(row: PostgresRow) throws {
         seq = try row.decode(0)

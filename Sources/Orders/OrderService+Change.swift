@@ -47,47 +47,44 @@ extension OrderService {
     /// roll back with the change (docs/architecture.md, "Orders").
     ///
     /// A `delay` notification is queued once per revision: its revision is the new entry's seq.
+    ///
+    /// All of it is one round trip, with COMMIT: the writes are queued, the read back is the
+    /// transaction's last statement (`PostgresConnection.commit(returning:)`). The new entry's
+    /// seq is read in SQL where it is needed (the order row is locked, or new, so the order's
+    /// latest entry is this one). Nothing may run in the transaction after this, unless `last`
+    /// is false (then the read back is an ordinary statement and COMMIT comes later).
     static func finishChange(
         _ connection: PostgresConnection, _ entry: OrderEventEntry, dealerID: UUID, caller: Principal, method: String,
-        outcome: String = "ok", queue kinds: [NotificationKind] = []
+        outcome: String = "ok", queue kinds: [NotificationKind] = [], last: Bool = true
     ) throws -> Order {
-        let seq = try insertEvent(connection, entry, principal: caller.id)
-        for kind in kinds {
-            try NotificationOutbox.queue(
-                connection, group: entry.group, orderID: entry.orderID, kind: kind, revision: kind == .delay ? seq : 0)
-        }
-        try AuditLog.record(
-            connection, group: entry.group, principal: caller, method: method, objectType: "order", objectID: entry.orderID,
-            outcome: outcome)
-        try notify(connection, group: entry.group, dealerID: dealerID, orderID: entry.orderID, event: entry.event, seq: seq)
-        guard let order = try load(connection, group: entry.group, id: entry.orderID) else {
-            throw DomainError.notFound("order")
-        }
-        return order
-    }
-
-    /// Appends a timeline entry; returns its seq.
-    private static func insertEvent(_ connection: PostgresConnection, _ entry: OrderEventEntry, principal: UUID) throws -> Int {
-        let row = try connection.query(
+        try connection.enqueue(
             """
             INSERT INTO forecourt.order_events (dealer_group_id, order_id, event, occurred_at, source, principal_id, late,
                 note, reason, eta, vin, scheduled_week)
             VALUES (\(entry.group), \(entry.orderID), \(entry.event), coalesce(\(entry.occurredAt), now()), \(entry.source),
-                \(principal), \(entry.late), \(entry.note), \(entry.reason), \(entry.eta)::date, \(entry.vin),
+                \(caller.id), \(entry.late), \(entry.note), \(entry.reason), \(entry.eta)::date, \(entry.vin),
                 \(entry.scheduledWeek))
-            RETURNING seq
+            """)
+        for kind in kinds {
+            try NotificationOutbox.queue(
+                connection, group: entry.group, orderID: entry.orderID, kind: kind, revision: kind == .delay ? nil : 0)
+        }
+        try AuditLog.record(
+            connection, group: entry.group, principal: caller, method: method, objectType: "order", objectID: entry.orderID,
+            outcome: outcome)
+        // Tells every instance's listener that the order changed: ids only, never personal
+        // data; delivered only if the transaction commits (NOTIFY is transactional).
+        let change = OrderChange(group: entry.group, dealerID: dealerID, orderID: entry.orderID, event: entry.event, seq: nil)
+        try connection.enqueue(
             """
-        ).first
-        guard let row else { throw PostgresError(.decoding, context: "order_events.seq") }
-        return try row.decode(0)
-    }
-
-    /// Tells every instance's listener that an order changed: ids only, never personal data.
-    /// Delivered only if the transaction commits (NOTIFY is transactional).
-    private static func notify(
-        _ connection: PostgresConnection, group: UUID, dealerID: UUID, orderID: UUID, event: String, seq: Int?
-    ) throws {
-        let payload = OrderChange(group: group, dealerID: dealerID, orderID: orderID, event: event, seq: seq).payload
-        try connection.query("SELECT pg_notify(\(notifyChannel), \(payload))")
+            SELECT pg_notify(\(notifyChannel), \(change.payloadPrefix) || (SELECT max(seq) FROM forecourt.order_events
+                WHERE dealer_group_id = \(entry.group) AND order_id = \(entry.orderID))::text)
+            """)
+        let reload = loadQuery(group: entry.group, id: entry.orderID)
+        guard let order = try (last ? connection.commit(returning: reload) : connection.query(reload)).first.map(Order.init)
+        else {
+            throw DomainError.notFound("order")
+        }
+        return order
     }
 }

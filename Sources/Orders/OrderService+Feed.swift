@@ -36,28 +36,44 @@ extension OrderService {
         let dealer = caller.role.isDealerScoped ? caller.dealerID : nil
         let source = caller.role == .factory ? "factory" : "dealer"
         let order = try await database.transaction(scope, principal: caller.id) { connection -> Order in
-            guard var current = try Self.find(connection, event.order, dealer: dealer, lock: false) else {
-                throw DomainError.notFound("order")
-            }
             if caller.role == .factory {
-                // Found under the factory's read-everything scope; write only inside its group.
-                try connection.query(
-                    """
-                    SELECT set_config('forecourt.scope', '', true),
-                        set_config('forecourt.dealer_group_id', \(current.dealerGroupID.uuidString.lowercased()), true)
-                    """)
+                // Found under the factory's read-everything scope, written only inside its
+                // group: one statement looks the order's group up (still as the factory) and
+                // re-scopes the transaction to it, so the lock below, and everything after,
+                // sees that group's rows only (docs/architecture.md, "Orders").
+                try connection.enqueue(Self.rescopeToGroup(of: event.order))
             }
-            guard let locked = try Self.find(connection, .id(current.id), dealer: dealer, lock: true) else {
-                throw DomainError.notFound("order")
-            }
-            current = locked
+            // The lock and the timeline checks that must follow it, in one round trip with
+            // the transaction's start.
+            let found = try connection.queries([
+                Self.findQuery(event.order, group: caller.dealerGroupID, dealer: dealer, lock: true),
+                FeedRules.historyQuery(event),
+            ])
+            guard let current = try found[0].first.map(Order.init) else { throw DomainError.notFound("order") }
+            let history = try FeedRules.History(found[1])
             do {
                 return try FeedRules.apply(
-                    event, to: current, connection: connection, caller: caller, source: source)
+                    event, to: current, history: history, connection: connection, caller: caller, source: source)
             } catch let error as PostgresError where error.kind == .uniqueViolation && error.constraintName == "orders_vin_key" {
                 throw DomainError.conflict("this VIN is already assigned to another order")
             }
         }
         return order.visible(to: caller)
+    }
+
+    /// Re-scopes a factory transaction from every group's orders (read) to the group of the
+    /// order `reference` names (read and write): `forecourt.dealer_group_id` becomes that group
+    /// (none when there is no such order), `forecourt.scope` is cleared. The group is looked up
+    /// before the scope changes, in the same statement.
+    static func rescopeToGroup(of reference: OrderReference) -> PostgresQuery {
+        let lookup: PostgresQuery
+        switch reference {
+        case .id(let id): lookup = "SELECT dealer_group_id::text FROM forecourt.orders WHERE id = \(id)"
+        case .number(let number): lookup = "SELECT dealer_group_id::text FROM forecourt.orders WHERE order_number = \(number)"
+        }
+        return PostgresQuery(
+            unsafeSQL: "SELECT set_config('forecourt.dealer_group_id', coalesce((\(lookup.sql)), ''), true), "
+                + "set_config('forecourt.scope', '', true)",
+            bindings: lookup.bindings)
     }
 }

@@ -93,9 +93,7 @@ extension OrderService {
         sql.appendLiteral(order)
         sql.appendInterpolation(filter.limit + 1)
         let query = PostgresQuery(stringInterpolation: sql)
-        let orders = try await database.transaction(scope, readOnly: true) { connection in
-            try connection.query(query).rows.map(Order.init)
-        }
+        let orders = try await database.transaction(scope, readOnly: true, single: query).rows.map(Order.init)
         let items = orders.prefix(filter.limit).map { $0.visible(to: caller) }
         let next = orders.count > filter.limit ? items.last.map {
             cursors.encode("\($0.createdMicros):\($0.id.uuidString.lowercased())", list: "order.list", scope: cursorScope)

@@ -8,18 +8,28 @@ extension OrderService {
     public func timeline(caller: Principal, id: UUID) async throws -> [TimelineEvent] {
         let scope = try AccessScope.of(caller)
         let dealer = caller.role.isDealerScoped ? caller.dealerID : nil
-        let events = try await database.transaction(scope, readOnly: true) { connection -> [TimelineEvent]? in
-            guard let order = try Self.find(connection, .id(id), dealer: dealer, lock: false) else { return nil }
-            return try connection.query(
-                """
-                SELECT \(unsafeSQL: TimelineEvent.columns) FROM forecourt.order_events
-                WHERE dealer_group_id = \(order.dealerGroupID) AND order_id = \(order.id)
-                ORDER BY occurred_at, seq
-                """
-            ).rows.map(TimelineEvent.init)
+        // One statement (one round trip): the order as the scope admits it, joined to its
+        // events; no row at all means no such order.
+        var sql = PostgresQuery.StringInterpolation(literalCapacity: 512, interpolationCount: 3)
+        sql.appendLiteral(
+            """
+            SELECT \(TimelineEvent.qualifiedColumns) FROM forecourt.orders o
+            LEFT JOIN forecourt.order_events e ON e.dealer_group_id = o.dealer_group_id AND e.order_id = o.id
+            WHERE o.id = 
+            """)
+        sql.appendInterpolation(id)
+        if let group = caller.dealerGroupID {
+            sql.appendLiteral(" AND o.dealer_group_id = ")
+            sql.appendInterpolation(group)
         }
-        guard let events else { throw DomainError.notFound("order") }
-        return events
+        if let dealer {
+            sql.appendLiteral(" AND o.dealer_id = ")
+            sql.appendInterpolation(dealer)
+        }
+        sql.appendLiteral(" ORDER BY e.occurred_at, e.seq")
+        let rows = try await database.transaction(scope, readOnly: true, single: PostgresQuery(stringInterpolation: sql)).rows
+        guard !rows.isEmpty else { throw DomainError.notFound("order") }
+        return try rows.filter { try $0.decode(0, as: Int?.self) != nil }.map(TimelineEvent.init)
     }
 
     /// How recent a timeline entry must be for a notification naming it to be pushed: far more
@@ -34,14 +44,17 @@ extension OrderService {
     public func changed(group: UUID, orderID: UUID, seq: Int) async throws -> (Order, TimelineEvent)? {
         let maximumAge = Int(Self.pushableAge.components.seconds)
         return try await database.transaction(.group(group), readOnly: true) { connection -> (Order, TimelineEvent)? in
-            let event = try connection.query(
+            // Both reads and the transaction's start and end: one round trip.
+            let results = try connection.commit(returning: [
                 """
                 SELECT \(unsafeSQL: TimelineEvent.columns) FROM forecourt.order_events
                 WHERE dealer_group_id = \(group) AND order_id = \(orderID) AND seq = \(seq)
                   AND recorded_at > now() - make_interval(secs => \(maximumAge))
-                """
-            ).first.map(TimelineEvent.init)
-            guard let event, let order = try Self.load(connection, group: group, id: orderID) else { return nil }
+                """,
+                Self.loadQuery(group: group, id: orderID),
+            ])
+            guard let event = try results[0].first.map(TimelineEvent.init), let order = try results[1].first.map(Order.init)
+            else { return nil }
             return (order, event)
         }
     }

@@ -71,57 +71,37 @@ public final class OrderService: Sendable {
         let orderID = UUID()
         let order = try await database.transaction(.group(group), principal: caller.id) { connection -> Order in
             // Claim the key first. A concurrent call with the same key blocks on our row here
-            // until we end; then it finds the key taken and returns our order.
-            let claimed = try connection.query(
+            // until we end; then it finds the key taken and returns our order. The customer
+            // and the dealer are checked in the same round trip (with the transaction's start).
+            let first = try connection.queries([
                 """
                 INSERT INTO forecourt.idempotency_keys (dealer_group_id, key, method, request_hash, object_id)
                 VALUES (\(group), \(new.idempotencyKey), 'order.create', \(requestHash), \(orderID))
                 ON CONFLICT (dealer_group_id, key) DO NOTHING RETURNING 1
+                """,
                 """
-            ).count == 1
-            if !claimed {
-                let existing = try connection.query(
-                    """
-                    SELECT method, request_hash, object_id FROM forecourt.idempotency_keys
-                    WHERE dealer_group_id = \(group) AND key = \(new.idempotencyKey)
-                    """
-                ).first
-                guard let existing else { throw PostgresError(.serializationFailure) }  // vanished: retry
-                let method: String = try existing.decode(0)
-                let hash: [UInt8] = try existing.decode(1)
-                let firstID: UUID = try existing.decode(2)
-                guard method == "order.create", hash == requestHash,
-                      let first = try Self.load(connection, group: group, id: firstID)
-                else {
-                    throw DomainError.conflict("this idempotency_key was already used with other parameters")
-                }
-                return first
+                SELECT EXISTS (SELECT 1 FROM forecourt.customers
+                        WHERE dealer_group_id = \(group) AND id = \(new.customerID) AND erased_at IS NULL),
+                    EXISTS (SELECT 1 FROM forecourt.dealers WHERE dealer_group_id = \(group) AND id = \(dealerID))
+                """,
+            ])
+            if first[0].count != 1 {
+                return try Self.existing(connection, group: group, key: new.idempotencyKey, requestHash: requestHash)
             }
-            let customer = try connection.query(
-                """
-                SELECT 1 FROM forecourt.customers
-                WHERE dealer_group_id = \(group) AND id = \(new.customerID) AND erased_at IS NULL
-                """)
-            guard customer.count == 1 else { throw DomainError.notFound("customer") }
-            // The sequence is taken under the dealer's row lock: a call that fails later rolls
-            // it back with everything else, so numbers have no gaps.
-            let dealer = try connection.query(
-                """
-                UPDATE forecourt.dealers SET next_order_seq = next_order_seq + 1
-                WHERE dealer_group_id = \(group) AND id = \(dealerID)
-                RETURNING code, next_order_seq - 1
-                """
-            ).first
-            guard let dealer else { throw DomainError.notFound("dealer") }
-            let code: String = try dealer.decode(0)
-            let seq: Int = try dealer.decode(1)
-            let number = "\(code)-\(seq.zeroPadded(6))"
-            try connection.query(
+            let checks = first[1].first
+            guard try checks?.decode(0, as: Bool.self) == true else { throw DomainError.notFound("customer") }
+            guard try checks?.decode(1, as: Bool.self) == true else { throw DomainError.notFound("dealer") }
+            // The number comes from the dealer's sequence (forecourt.next_order_number, migration
+            // 0010), taken here, after every check: no lock is held until the commit, so a
+            // dealer's orders do not wait for each other; a call that fails after this point
+            // leaves a gap in the dealer's numbers.
+            try connection.enqueue(
                 """
                 INSERT INTO forecourt.orders (dealer_group_id, id, dealer_id, customer_id, order_number, model_code,
                     model_year, model_trim, exterior_color, interior_color, options)
-                VALUES (\(group), \(orderID), \(dealerID), \(new.customerID), \(number), \(new.model.code),
-                    \(new.model.year), \(new.model.trim), \(new.exteriorColor), \(new.interiorColor), \(new.options))
+                VALUES (\(group), \(orderID), \(dealerID), \(new.customerID), forecourt.next_order_number(\(dealerID)),
+                    \(new.model.code), \(new.model.year), \(new.model.trim), \(new.exteriorColor), \(new.interiorColor),
+                    \(new.options))
                 """)
             try DelayRule.refreshOverdue(connection, group: group, orderID: orderID)
             return try Self.finishChange(
@@ -129,6 +109,24 @@ public final class OrderService: Sendable {
                 dealerID: dealerID, caller: caller, method: "order.create", queue: [.orderConfirmation])
         }
         return order.visible(to: caller)
+    }
+
+    /// The order an earlier `order.create` with this key made, when the parameters are the same.
+    private static func existing(_ connection: PostgresConnection, group: UUID, key: String, requestHash: [UInt8]) throws -> Order {
+        let existing = try connection.query(
+            """
+            SELECT method, request_hash, object_id FROM forecourt.idempotency_keys
+            WHERE dealer_group_id = \(group) AND key = \(key)
+            """
+        ).first
+        guard let existing else { throw PostgresError(.serializationFailure) }  // vanished: retry
+        let method: String = try existing.decode(0)
+        let hash: [UInt8] = try existing.decode(1)
+        let firstID: UUID = try existing.decode(2)
+        guard method == "order.create", hash == requestHash, let first = try load(connection, group: group, id: firstID) else {
+            throw DomainError.conflict("this idempotency_key was already used with other parameters")
+        }
+        return first
     }
 
     /// The parameters that make two `order.create` calls "the same" (after defaults and
@@ -148,10 +146,10 @@ public final class OrderService: Sendable {
     public func get(caller: Principal, _ reference: OrderReference) async throws -> Order {
         let scope = try AccessScope.of(caller)
         let dealer = caller.role.isDealerScoped ? caller.dealerID : nil
-        let order = try await database.transaction(scope, readOnly: true) { connection in
-            try Self.find(connection, reference, dealer: dealer, lock: false)
-        }
-        guard let order else { throw DomainError.notFound("order") }
+        // One statement, one round trip: the scope, the read and its end go out together.
+        let rows = try await database.transaction(
+            scope, readOnly: true, single: Self.findQuery(reference, group: caller.dealerGroupID, dealer: dealer, lock: false))
+        guard let order = try rows.first.map(Order.init) else { throw DomainError.notFound("order") }
         return order.visible(to: caller)
     }
 
@@ -161,7 +159,7 @@ public final class OrderService: Sendable {
         let group = try caller.requireGroup()
         let dealer = caller.role.isDealerScoped ? caller.dealerID : nil
         return try await database.transaction(.group(group), principal: caller.id) { connection -> Order in
-            guard let current = try Self.find(connection, .id(amendment.id), dealer: dealer, lock: true) else {
+            guard let current = try Self.find(connection, .id(amendment.id), group: group, dealer: dealer, lock: true) else {
                 throw DomainError.notFound("order")
             }
             guard current.stage.mayAmend else {
@@ -176,7 +174,7 @@ public final class OrderService: Sendable {
                model == VehicleModel(code: current.modelCode, year: current.modelYear, trim: current.modelTrim) {
                 return current
             }
-            try connection.query(
+            try connection.enqueue(
                 """
                 UPDATE forecourt.orders SET exterior_color = \(exterior), interior_color = \(interior),
                     options = \(options), model_code = \(model.code), model_year = \(model.year), model_trim = \(model.trim),
@@ -193,14 +191,14 @@ public final class OrderService: Sendable {
         let group = try caller.requireGroup()
         let dealer = caller.role.isDealerScoped ? caller.dealerID : nil
         return try await database.transaction(.group(group), principal: caller.id) { connection -> Order in
-            guard let current = try Self.find(connection, .id(id), dealer: dealer, lock: true) else {
+            guard let current = try Self.find(connection, .id(id), group: group, dealer: dealer, lock: true) else {
                 throw DomainError.notFound("order")
             }
             guard current.stage.mayCancel else {
                 throw DomainError.invalidTransition("an order can be cancelled only before stage frame")
             }
             guard current.version == version else { throw DomainError.staleVersion() }
-            try connection.query(
+            try connection.enqueue(
                 """
                 UPDATE forecourt.orders SET stage = 'cancelled', stage_entered_at = now(), cancel_reason = \(reason),
                     on_hold = false, hold_reason = NULL, overdue_at = NULL, version = version + 1, updated_at = now()
@@ -215,29 +213,44 @@ public final class OrderService: Sendable {
     // MARK: - SQL helpers
 
     static func load(_ connection: PostgresConnection, group: UUID, id: UUID) throws -> Order? {
-        try connection.query(
-            "SELECT \(unsafeSQL: Order.columns) FROM forecourt.orders WHERE dealer_group_id = \(group) AND id = \(id)"
-        ).first.map(Order.init)
+        try connection.query(loadQuery(group: group, id: id)).first.map(Order.init)
+    }
+
+    /// The order by its primary key.
+    static func loadQuery(group: UUID, id: UUID) -> PostgresQuery {
+        "SELECT \(unsafeSQL: Order.columns) FROM forecourt.orders WHERE dealer_group_id = \(group) AND id = \(id)"
     }
 
     /// The order as the transaction's scope admits it (RLS), narrowed to `dealer` for dealer roles.
-    static func find(_ connection: PostgresConnection, _ reference: OrderReference, dealer: UUID?, lock: Bool) throws -> Order? {
-        let lockClause = lock ? " FOR UPDATE" : ""
-        let rows: PostgresResult
+    static func find(
+        _ connection: PostgresConnection, _ reference: OrderReference, group: UUID?, dealer: UUID?, lock: Bool
+    ) throws -> Order? {
+        try connection.query(findQuery(reference, group: group, dealer: dealer, lock: lock)).first.map(Order.init)
+    }
+
+    /// The statement of `find`. With the caller's `group` it is a primary-key probe; without
+    /// (the factory, whose scope spans every group) it goes by the `orders_id` index, or the
+    /// unique order number: either way its cost does not grow with the number of orders.
+    static func findQuery(_ reference: OrderReference, group: UUID?, dealer: UUID?, lock: Bool) -> PostgresQuery {
+        var sql = PostgresQuery.StringInterpolation(literalCapacity: 512, interpolationCount: 3)
+        sql.appendLiteral("SELECT \(Order.columns) FROM forecourt.orders WHERE ")
         switch reference {
         case .id(let id):
-            rows = try connection.query(
-                """
-                SELECT \(unsafeSQL: Order.columns) FROM forecourt.orders
-                WHERE id = \(id) AND (\(dealer)::uuid IS NULL OR dealer_id = \(dealer))\(unsafeSQL: lockClause)
-                """)
+            sql.appendLiteral("id = ")
+            sql.appendInterpolation(id)
         case .number(let number):
-            rows = try connection.query(
-                """
-                SELECT \(unsafeSQL: Order.columns) FROM forecourt.orders
-                WHERE order_number = \(number) AND (\(dealer)::uuid IS NULL OR dealer_id = \(dealer))\(unsafeSQL: lockClause)
-                """)
+            sql.appendLiteral("order_number = ")
+            sql.appendInterpolation(number)
         }
-        return try rows.first.map(Order.init)
+        if let group {
+            sql.appendLiteral(" AND dealer_group_id = ")
+            sql.appendInterpolation(group)
+        }
+        if let dealer {
+            sql.appendLiteral(" AND dealer_id = ")
+            sql.appendInterpolation(dealer)
+        }
+        if lock { sql.appendLiteral(" FOR UPDATE") }
+        return PostgresQuery(stringInterpolation: sql)
     }
 }

@@ -75,17 +75,19 @@ public final class TrackingService: Sendable {
         let outcome = try await database.transaction(.portal(group: group, vinLast8: vinLast8), principal: principal) {
             connection -> Outcome in
             // The counters as they stand (no lock): a limited caller is answered before any work.
-            if let wait = try Self.limitedFor(connection, group: group, vinLast8: vinLast8, principal: principal,
-                limits: limits, lock: false) {
-                return .limited(retryAfterMilliseconds: wait)
-            }
-            let candidates = try connection.query(
+            // The candidates are read in the same round trip (with the transaction's start).
+            let first = try connection.queries([
+                Self.limitedQuery(group: group, vinLast8: vinLast8, principal: principal, limits: limits, lock: false),
                 """
                 SELECT o.dealer_group_id, o.id, c.name_bidx FROM forecourt.orders o
                 JOIN forecourt.customers c ON c.dealer_group_id = o.dealer_group_id AND c.id = o.customer_id
                 WHERE o.vin_last8 = \(vinLast8)
-                """
-            ).rows
+                """,
+            ])
+            if let wait = try Self.wait(first[0]) {
+                return .limited(retryAfterMilliseconds: wait)
+            }
+            let candidates = first[1].rows
             var match: (group: UUID, id: UUID)?
             if candidates.isEmpty {
                 // The same work as for a wrong name, so timing tells the two apart as little as possible.
@@ -101,15 +103,20 @@ public final class TrackingService: Sendable {
                 }
             }
             if let match {
-                // Failures counted meanwhile by concurrent lookups are waited for and seen.
-                if let wait = try Self.limitedFor(connection, group: group, vinLast8: vinLast8, principal: principal,
-                    limits: limits, lock: true) {
+                // Failures counted meanwhile by concurrent lookups are waited for and seen; the
+                // order and its stage dates are read in the same round trip, with COMMIT.
+                let last = try connection.commit(
+                    returning: [
+                        Self.limitedQuery(group: group, vinLast8: vinLast8, principal: principal, limits: limits, lock: true)
+                    ] + Self.trackingQueries(group: match.group, id: match.id))
+                if let wait = try Self.wait(last[0]) {
                     return .limited(retryAfterMilliseconds: wait)
                 }
-                return .found(try Self.tracking(connection, group: match.group, id: match.id))
+                return .found(try Self.tracking(order: last[1], stages: last[2]))
             }
             // Counted first, answered after: a failure past a limit learns nothing of its guess.
-            let perVIN = try connection.query(
+            // Both counters and COMMIT: one round trip.
+            let counted = try connection.commit(returning: [
                 """
                 INSERT INTO forecourt.track_lookup_failures AS t (dealer_group_id, vin_last8, window_started_at, failures)
                 VALUES (\(group), \(vinLast8), now(), 1)
@@ -119,9 +126,7 @@ public final class TrackingService: Sendable {
                     window_started_at = CASE WHEN t.window_started_at + make_interval(secs => \(windowSeconds)) > now()
                         THEN t.window_started_at ELSE now() END
                 RETURNING failures, \(unsafeSQL: Self.remainingMilliseconds(windowSeconds))
-                """
-            ).first
-            let perPrincipal = try connection.query(
+                """,
                 """
                 INSERT INTO forecourt.track_lookup_budgets AS t (principal_id, dealer_group_id, window_started_at, failures)
                 VALUES (\(principal), \(group), now(), 1)
@@ -131,8 +136,9 @@ public final class TrackingService: Sendable {
                     window_started_at = CASE WHEN t.window_started_at + make_interval(secs => \(windowSeconds)) > now()
                         THEN t.window_started_at ELSE now() END
                 RETURNING failures, \(unsafeSQL: Self.remainingMilliseconds(windowSeconds))
-                """
-            ).first
+                """,
+            ])
+            let (perVIN, perPrincipal) = (counted[0].first, counted[1].first)
             var wait: Int?
             for (row, limit) in [(perVIN, limits.failuresPerVIN), (perPrincipal, limits.failuresPerPrincipal)] {
                 guard let row else { continue }
@@ -155,15 +161,13 @@ public final class TrackingService: Sendable {
         "(extract(epoch FROM (window_started_at + make_interval(secs => \(windowSeconds)) - now())) * 1000)::int8"
     }
 
-    /// How long the caller must wait, if a counter of this lookup is at its limit. With `lock`,
-    /// the rows are read `FOR SHARE`, which waits for concurrent failures being counted.
-    private static func limitedFor(
-        _ connection: PostgresConnection, group: UUID?, vinLast8: String, principal: UUID, limits: Limits, lock: Bool
-    ) throws -> Int? {
+    /// The counters of this lookup, for `wait`. With `lock`, the rows are read `FOR SHARE`,
+    /// which waits for concurrent failures being counted.
+    private static func limitedQuery(group: UUID?, vinLast8: String, principal: UUID, limits: Limits, lock: Bool) -> PostgresQuery {
         let windowSeconds = Int(limits.window.components.seconds)
         let remaining = remainingMilliseconds(windowSeconds)
         let locking = lock ? " FOR SHARE" : ""
-        let rows = try connection.query(
+        return
             """
             WITH per_vin AS (
                 SELECT failures, \(unsafeSQL: remaining) AS remaining FROM forecourt.track_lookup_failures
@@ -176,9 +180,12 @@ public final class TrackingService: Sendable {
             UNION ALL
             SELECT failures, remaining, \(limits.failuresPerPrincipal) FROM per_principal
             """
-        ).rows
+    }
+
+    /// How long the caller must wait, if a counter of `limitedQuery`'s result is at its limit.
+    private static func wait(_ counters: PostgresResult) throws -> Int? {
         var wait: Int?
-        for row in rows {
+        for row in counters.rows {
             let failures: Int = try row.decode(0)
             let remaining: Int = try row.decode(1)
             let limit: Int = try row.decode(2)
@@ -187,17 +194,23 @@ public final class TrackingService: Sendable {
         return wait
     }
 
-    /// Only the fields docs/protocol.md lists: nothing about the customer.
-    private static func tracking(_ connection: PostgresConnection, group: UUID, id: UUID) throws -> JSON {
-        guard let order = try OrderService.load(connection, group: group, id: id) else { throw notFound }
-        var reachedAt: [OrderStage: Date] = [.ordered: order.createdAt]
-        for row in try connection.query(
+    /// The order, and when it reached each stage: the reads of `tracking`.
+    private static func trackingQueries(group: UUID, id: UUID) -> [PostgresQuery] {
+        [
+            OrderService.loadQuery(group: group, id: id),
             """
             SELECT event, min(occurred_at) FROM forecourt.order_events
             WHERE dealer_group_id = \(group) AND order_id = \(id) AND NOT late
             GROUP BY event
-            """
-        ).rows {
+            """,
+        ]
+    }
+
+    /// Only the fields docs/protocol.md lists: nothing about the customer.
+    private static func tracking(order rows: PostgresResult, stages events: PostgresResult) throws -> JSON {
+        guard let order = try rows.first.map(Order.init) else { throw notFound }
+        var reachedAt: [OrderStage: Date] = [.ordered: order.createdAt]
+        for row in events.rows {
             let name: String = try row.decode(0)
             if let stage = OrderStage(rawValue: name), stage != .cancelled, stage != .ordered {
                 reachedAt[stage] = try row.decode(1)

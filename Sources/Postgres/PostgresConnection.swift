@@ -18,10 +18,15 @@ public final class PostgresConnection: @unchecked Sendable {
     /// transaction mode (PgBouncer 1.18), which does not carry named statements from one
     /// transaction to the next: every statement is then sent unnamed, parsed each time.
     public let preparesStatements: Bool
-    /// Statements of a transaction that has begun but has sent nothing yet (`BEGIN`, its
-    /// role and settings): they go out in the same round trip as the body's first statement.
-    private var deferred: [PostgresQuery] = []
+    /// Statements of the transaction waiting to be sent with the next round trip: its start
+    /// (`BEGIN`, role, settings) until the first statement, and what `enqueue` queued.
+    private var pending: [PostgresQuery] = []
     private var inTransaction = false
+    /// Whether `BEGIN` has been sent; whether `commit(returning:)` ended the transaction; how
+    /// many statements the body queued.
+    private var begun = false
+    private var committed = false
+    private var queued = 0
     /// Network round trips made so far (each a flush of requests and a wait for their answers).
     public private(set) var roundTrips = 0
 
@@ -93,19 +98,70 @@ public final class PostgresConnection: @unchecked Sendable {
     // MARK: Statements
 
     /// Runs a parameterised statement (prepared once per connection when `preparesStatements`);
-    /// results are binary. Inside `transaction`, the first statement also carries the
-    /// transaction's start.
+    /// results are binary. Inside `transaction`, the statement also carries whatever waits to
+    /// be sent: the transaction's start, and statements queued with `enqueue`.
     @discardableResult
     public func query(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
-        let leading = deferred
-        deferred = []
-        return try roundTripPreparingAgain(leading: leading, query, startsTransaction: !inTransaction || !leading.isEmpty)
+        try queries([query])[0]
+    }
+
+    /// Runs several statements in one round trip (one after the other, as if sent one by one)
+    /// and returns each one's result. For statements that do not depend on each other's
+    /// results: a row lock and the checks that must follow it, say.
+    public func queries(_ queries: [PostgresQuery]) throws(PostgresError) -> [PostgresResult] {
+        try requireOpenTransaction()
+        let leading = pending
+        let starts = !inTransaction || !begun
+        pending = []
+        if inTransaction { begun = true }
+        return try roundTripPreparingAgain(leading: leading, queries, trailing: [], startsTransaction: starts)
+    }
+
+    /// Queues a statement whose result is not needed: it goes out in the next round trip, with
+    /// the next `query` or with COMMIT, and its failure is thrown there (the statements after
+    /// it then do not run). Only inside `transaction`; a write whose outcome decides nothing
+    /// later in the body (a timeline row, an audit row, NOTIFY) costs no round trip of its own.
+    /// Outside a transaction it runs at once.
+    public func enqueue(_ query: PostgresQuery) throws(PostgresError) {
+        guard inTransaction else {
+            try self.query(query)
+            return
+        }
+        try requireOpenTransaction()
+        pending.append(query)
+        queued += 1
+    }
+
+    /// Ends the transaction with `query` as its last statement: everything queued, `query` and
+    /// COMMIT go out in one round trip, and `query`'s result is returned once the commit has
+    /// succeeded (the changed row, read back). Nothing may run in the transaction after it.
+    /// A connection lost in that round trip is `commitOutcomeUnknown`.
+    public func commit(returning query: PostgresQuery) throws(PostgresError) -> PostgresResult {
+        try commit(returning: [query])[0]
+    }
+
+    /// `commit(returning:)` with several last statements, each one's result returned.
+    public func commit(returning queries: [PostgresQuery]) throws(PostgresError) -> [PostgresResult] {
+        guard inTransaction else { throw PostgresError(.other, context: "commit outside a transaction") }
+        try requireOpenTransaction()
+        let leading = pending
+        let starts = !begun
+        pending = []
+        begun = true
+        do throws(PostgresError) {
+            let results = try roundTripPreparingAgain(
+                leading: leading, queries, trailing: [Self.commit], startsTransaction: starts)
+            committed = true
+            return results
+        } catch where error.kind == .connectionLost {
+            throw PostgresError(.commitOutcomeUnknown, sqlState: error.sqlState)
+        }
     }
 
     /// Runs a parameterised statement without preparing it (for one-off statements).
     @discardableResult
     public func queryUnprepared(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
-        try sendDeferred()
+        try sendPending()
         roundTrips += 1
         return try withParameters(query.bindings) { count, types, values, lengths, formats in
             PQexecParams(handle, query.sql, count, types, values, lengths, formats, 1)
@@ -115,7 +171,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs SQL text without parameters, possibly several statements (a migration file).
     /// Only for SQL written by us, never for request data.
     public func execute(unsafeSQL sql: String) throws(PostgresError) {
-        try sendDeferred()
+        try sendPending()
         roundTrips += 1
         let result = PQexec(handle, sql)
         defer { PQclear(result) }
@@ -127,20 +183,25 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs `body` in a transaction: any error thrown rolls back, a return commits.
     ///
     /// `BEGIN`, the role and the settings of `start` are not sent on their own: they go out in
-    /// one round trip with the body's first statement (libpq pipeline mode), so a transaction
-    /// of N statements costs N + 1 round trips (the last being COMMIT), and a body that runs
-    /// no statement costs none. A connection lost while COMMIT was in flight is
+    /// one round trip with the body's first statement (libpq pipeline mode). Statements
+    /// queued with `enqueue` go out with the next one, and `commit(returning:)` sends the last
+    /// statement with COMMIT. So a transaction costs one round trip per statement whose result
+    /// the body needs, plus COMMIT unless the body ended with `commit(returning:)`; one that
+    /// sends nothing costs none. A connection lost while COMMIT was in flight is
     /// `commitOutcomeUnknown`; lost before, `connectionLost` (nothing was committed).
     public func transaction<T>(
         _ start: TransactionStart = TransactionStart(), _ body: (PostgresConnection) throws -> T
     ) throws -> T {
         guard !inTransaction else { throw PostgresError(.other, context: "transaction inside a transaction") }
         inTransaction = true
-        deferred = [start.readOnly ? Self.beginReadOnly : Self.begin]
-        if let settings = start.settingsQuery { deferred.append(settings) }
+        begun = false
+        committed = false
+        queued = 0
+        pending = [start.readOnly ? Self.beginReadOnly : Self.begin]
+        if let settings = start.settingsQuery { pending.append(settings) }
         defer {
             inTransaction = false
-            deferred = []
+            pending = []
         }
         let value: T
         do {
@@ -149,14 +210,16 @@ public final class PostgresConnection: @unchecked Sendable {
             rollBackIfNeeded()
             throw error
         }
-        // Nothing was sent: there is no transaction to end.
-        if !deferred.isEmpty { return value }
+        // Ended by commit(returning:), or nothing to send: no transaction to end here.
+        if committed || (!begun && queued == 0) { return value }
+        let leading = pending
+        pending = []
         do throws(PostgresError) {
-            try roundTrip(leading: [], Self.commit, trailing: [])
+            try roundTrip(leading: leading, Self.commit, trailing: [])
         } catch where error.kind == .connectionLost {
             throw PostgresError(.commitOutcomeUnknown, sqlState: error.sqlState)
         } catch {
-            // COMMIT can fail (a deferred constraint): the server has rolled back.
+            // A queued statement or COMMIT failed (a deferred constraint): roll back.
             rollBackIfNeeded()
             throw error
         }
@@ -176,7 +239,7 @@ public final class PostgresConnection: @unchecked Sendable {
         if start.readOnly { settings.settings.append((name: "transaction_read_only", value: "on")) }
         do throws(PostgresError) {
             return try roundTripPreparingAgain(
-                leading: settings.settingsQuery.map { [$0] } ?? [], statement, startsTransaction: true)
+                leading: settings.settingsQuery.map { [$0] } ?? [], statement, trailing: [], startsTransaction: true)
         } catch where error.kind == .connectionLost && !start.readOnly {
             throw PostgresError(.commitOutcomeUnknown, sqlState: error.sqlState)
         }
@@ -186,17 +249,23 @@ public final class PostgresConnection: @unchecked Sendable {
     private static let beginReadOnly: PostgresQuery = "BEGIN READ ONLY"
     private static let commit: PostgresQuery = "COMMIT"
 
+    private func requireOpenTransaction() throws(PostgresError) {
+        if inTransaction && committed { throw PostgresError(.other, context: "statement after commit(returning:)") }
+    }
+
     private func rollBackIfNeeded() {
         guard !isBroken, PQtransactionStatus(handle) != PQTRANS_IDLE else { return }
         _ = try? roundTrip(leading: [], "ROLLBACK", trailing: [])
     }
 
-    /// Sends the deferred start of a transaction on its own (before a statement that cannot
-    /// be pipelined, such as a multi-statement `execute`).
-    private func sendDeferred() throws(PostgresError) {
-        guard let last = deferred.popLast() else { return }
-        let leading = deferred
-        deferred = []
+    /// Sends what waits to be sent on its own (before a statement that cannot be pipelined,
+    /// such as a multi-statement `execute`).
+    private func sendPending() throws(PostgresError) {
+        try requireOpenTransaction()
+        guard let last = pending.popLast() else { return }
+        let leading = pending
+        pending = []
+        begun = true
         try roundTrip(leading: leading, last, trailing: [])
     }
 
@@ -207,22 +276,33 @@ public final class PostgresConnection: @unchecked Sendable {
     /// trip belongs to the transaction: the statements are prepared again, and the caller
     /// sees one round trip more, not an error.
     private func roundTripPreparingAgain(
-        leading: [PostgresQuery], _ main: PostgresQuery, startsTransaction: Bool
+        leading: [PostgresQuery], _ main: PostgresQuery, trailing: [PostgresQuery], startsTransaction: Bool
     ) throws(PostgresError) -> PostgresResult {
+        try roundTripPreparingAgain(leading: leading, [main], trailing: trailing, startsTransaction: startsTransaction)[0]
+    }
+
+    private func roundTripPreparingAgain(
+        leading: [PostgresQuery], _ mains: [PostgresQuery], trailing: [PostgresQuery], startsTransaction: Bool
+    ) throws(PostgresError) -> [PostgresResult] {
         do throws(PostgresError) {
-            return try roundTrip(leading: leading, main, trailing: [])
+            return try roundTrip(leading: leading, mains, trailing: trailing)
         } catch where error.sqlState == "26000" && preparesStatements && startsTransaction && !isBroken {
             statements.removeAll(keepingCapacity: true)
             rollBackIfNeeded()
-            return try roundTrip(leading: leading, main, trailing: [])
+            return try roundTrip(leading: leading, mains, trailing: trailing)
         }
     }
 
-    /// Sends `leading`, `main` and `trailing` in one pipeline followed by one Sync, and reads
-    /// every result: one network round trip. Returns `main`'s result; the others are checked
-    /// and freed. The first failure is thrown (statements after it did not run).
+    /// `roundTrip` of one main statement.
     @discardableResult
     private func roundTrip(leading: [PostgresQuery], _ main: PostgresQuery, trailing: [PostgresQuery]) throws(PostgresError) -> PostgresResult {
+        try roundTrip(leading: leading, [main], trailing: trailing)[0]
+    }
+
+    /// Sends `leading`, `mains` and `trailing` in one pipeline followed by one Sync, and reads
+    /// every result: one network round trip. Returns the results of `mains`; the others are
+    /// checked and freed. The first failure is thrown (statements after it did not run).
+    private func roundTrip(leading: [PostgresQuery], _ mains: [PostgresQuery], trailing: [PostgresQuery]) throws(PostgresError) -> [PostgresResult] {
         guard !closed else { throw PostgresError(.connectionLost) }
         guard PQenterPipelineMode(handle) == 1 else { throw failure(nil) }
         // What was sent, in order: a statement to prepare (its cache key and name), or a
@@ -232,7 +312,7 @@ public final class PostgresConnection: @unchecked Sendable {
             case run(keep: Bool)
         }
         var sent: [Sent] = []
-        sent.reserveCapacity(leading.count + trailing.count + 2)
+        sent.reserveCapacity(leading.count + mains.count + trailing.count + 1)
         var sendError: PostgresError?
         func send(_ query: PostgresQuery, keep: Bool) {
             guard sendError == nil else { return }
@@ -274,7 +354,7 @@ public final class PostgresConnection: @unchecked Sendable {
             if ok { sent.append(.run(keep: keep)) } else { sendError = failure(nil) }
         }
         for query in leading { send(query, keep: false) }
-        send(main, keep: true)
+        for query in mains { send(query, keep: true) }
         for query in trailing { send(query, keep: false) }
         if sendError == nil, PQpipelineSync(handle) != 1 { sendError = failure(nil) }
         roundTrips += 1
@@ -284,7 +364,8 @@ public final class PostgresConnection: @unchecked Sendable {
             throw sendError
         }
 
-        var kept: OpaquePointer?
+        var kept: [OpaquePointer] = []
+        kept.reserveCapacity(mains.count)
         var firstError: PostgresError?
         for entry in sent {
             // Each command's results end with a NULL.
@@ -307,7 +388,7 @@ public final class PostgresConnection: @unchecked Sendable {
                     statements[key] = name
                     PQclear(result)
                 case .run(keep: true):
-                    kept = result
+                    kept.append(result!)
                 case .run(keep: false):
                     PQclear(result)
                 }
@@ -327,11 +408,14 @@ public final class PostgresConnection: @unchecked Sendable {
             }
         }
         if let firstError {
-            PQclear(kept)
+            for result in kept { PQclear(result) }
             throw firstError
         }
-        guard let kept else { throw PostgresError(.connectionLost) }
-        return PostgresResult(kept)
+        guard kept.count == mains.count else {
+            for result in kept { PQclear(result) }
+            throw PostgresError(.connectionLost)
+        }
+        return kept.map { PostgresResult($0) }
     }
 
     /// The error for a libpq call that failed without a result.

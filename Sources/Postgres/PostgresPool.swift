@@ -75,10 +75,12 @@ public final class PostgresPool: Service, Sendable {
         var nextWaiterID = 0
         var closed = false
         var threadsStarted = false
+        var roundTrips = 0
     }
 
     public let configuration: Configuration
     private let state = Mutex(State())
+    private let roundTripCounter = Counter(label: "forecourt_db_round_trips_total")
     private let threads: NIOThreadPool
     private let logger: Logger
 
@@ -142,11 +144,14 @@ public final class PostgresPool: Service, Sendable {
                     throw error
                 }
             }
+            let before = connection.roundTrips
             do {
                 let value = try body(connection)
+                countRoundTrips(connection.roundTrips - before)
                 release(connection)
                 return value
             } catch {
+                countRoundTrips(connection.roundTrips - before)
                 release(connection)
                 if let error = error as? PostgresError, error.kind == .connectionLost {
                     discardIdle()
@@ -197,6 +202,19 @@ public final class PostgresPool: Service, Sendable {
     /// Usage, for metrics and tests.
     public var statistics: (open: Int, idle: Int, waiting: Int) {
         state.withLock { ($0.open, $0.idle.count, $0.waiters.count) }
+    }
+
+    /// Network round trips to PostgreSQL made by the pool's connections so far (each a
+    /// flush of statements and a wait for their results): what the transaction path is
+    /// designed to keep low, counted for tests and the `forecourt_db_round_trips_total` metric.
+    public var roundTrips: Int {
+        state.withLock { $0.roundTrips }
+    }
+
+    private func countRoundTrips(_ count: Int) {
+        guard count > 0 else { return }
+        state.withLock { $0.roundTrips += count }
+        roundTripCounter.increment(by: count)
     }
 
     // MARK: - Checkout

@@ -2,6 +2,12 @@ import ForecourtCore
 import Foundation
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The state of one client connection: who it is, and how to push to it.
 ///
 /// Created by the listener for each connection and shared by every request of that
@@ -50,6 +56,20 @@ public final class Session: Sendable {
         self.state = Mutex(State())
     }
 
+    /// What limits per source count under for an address: an IPv4 address as it is, an IPv6
+    /// address as its /64 (one host usually holds a whole /64, so counting single IPv6
+    /// addresses would limit nothing).
+    public static func source(of address: String?) -> String {
+        guard let address else { return "unknown" }
+        guard address.contains(":") else { return address }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        guard inet_pton(AF_INET6, address, &bytes) == 1 else { return address }
+        return bytes.prefix(8).hexString + "::/64"
+    }
+
+    /// `source(of:)` of this session's peer.
+    public var source: String { Self.source(of: remoteAddress) }
+
     public var principal: Principal? { state.withLock { $0.principal } }
     public var credential: Credential? { state.withLock { $0.credential } }
     public var isAuthenticated: Bool { principal != nil }
@@ -83,6 +103,31 @@ public final class Session: Sendable {
 
     public func markValidated() {
         state.withLock { $0.validatedAt = .now }
+    }
+
+    /// Records that the credential `keyID` was found valid by a check that started at `instant`
+    /// (the revocation watcher), if the session still holds that credential; never moves the
+    /// time back.
+    public func markValidated(keyID: UUID, at instant: ContinuousClock.Instant) {
+        state.withLock { state in
+            guard state.credential?.keyID == keyID, let at = state.validatedAt, at < instant else { return }
+            state.validatedAt = instant
+        }
+    }
+
+    /// When the credential was last found valid, if the session has one.
+    public var validatedAt: ContinuousClock.Instant? { state.withLock { $0.credential == nil ? nil : $0.validatedAt } }
+
+    /// Ends the authentication if it still rests on the key `keyID` (revoked); returns whether it did.
+    @discardableResult
+    public func deauthenticate(ifKey keyID: UUID) -> Bool {
+        state.withLock { state in
+            guard state.credential?.keyID == keyID else { return false }
+            state.principal = nil
+            state.credential = nil
+            state.validatedAt = nil
+            return true
+        }
     }
 
     /// Installs the function that queues server-initiated messages (the listener does this).

@@ -3,19 +3,21 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 /// A plain-HTTP endpoint for Prometheus: `GET /metrics` answers with the text produced by
 /// `render` (`text/plain; version=0.0.4`); any other path is 404, any other method 405.
 ///
 /// It listens on its own port, on 127.0.0.1 unless told otherwise: metrics are for the
 /// operator's scraper, not for clients. Runs until graceful shutdown or cancellation.
-public struct MetricsHTTPServer: Service {
+public final class MetricsHTTPServer: Service, Sendable {
     public let host: String
     public let port: Int
     private let render: @Sendable () -> String
     private let logger: Logger
     private let group: any EventLoopGroup
     private let onListening: @Sendable (Int) -> Void
+    private let bound = Mutex<(any Channel)?>(nil)
 
     /// - Parameters:
     ///   - render: produces the exposition text, e.g. swift-prometheus's `registry.emit(into:)`.
@@ -36,17 +38,41 @@ public struct MetricsHTTPServer: Service {
         self.onListening = onListening
     }
 
-    public func run() async throws {
+    /// Binds the socket now, so that an address in use stops start-up before any service runs
+    /// (`run()` binds by itself otherwise). Returns the port.
+    /// - Throws: `RPCServer.BindError`.
+    @discardableResult
+    public func bind() async throws -> Int {
+        if let channel = bound.withLock({ $0 }) { return channel.localAddress?.port ?? port }
+        let channel = try await makeListener()
+        bound.withLock { $0 = channel }
+        return channel.localAddress?.port ?? port
+    }
+
+    private func makeListener() async throws -> any Channel {
         let render = self.render
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(render: render))
+        do {
+            return try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                        try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(render: render))
+                    }
                 }
-            }
-            .bind(host: host, port: port).get()
+                .bind(host: host, port: port).get()
+        } catch {
+            throw RPCServer.BindError(host: host, port: port, reason: RPCServer.reason(error))
+        }
+    }
+
+    public func run() async throws {
+        let channel: any Channel
+        if let prebound = bound.withLock({ $0 }) {
+            channel = prebound
+        } else {
+            channel = try await makeListener()
+        }
         onListening(channel.localAddress?.port ?? port)
         logger.info("metrics endpoint listening", metadata: ["metrics.port": .stringConvertible(channel.localAddress?.port ?? port)])
         await withTaskCancellationHandler {

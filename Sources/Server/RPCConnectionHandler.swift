@@ -32,6 +32,15 @@ final class PushQueueCounter: Sendable {
 /// One connection's JSON-RPC loop: lines in, dispatcher calls run concurrently (bounded),
 /// responses and pushes out through this handler alone.
 ///
+/// Before the session authenticates, it is handled one request at a time and its lines may be
+/// no longer than the small `lineLimit` the server gave the decoder; once authenticated, up to
+/// `maximumInFlight` at a time and `maximumLineLength` (docs/protocol.md, "Limits").
+/// `onAuthenticated` tells the server, once, that the connection no longer counts against its
+/// address's cap on unauthenticated connections.
+///
+/// Idle: only the client's own traffic (a line received, a request in flight or being answered)
+/// keeps the connection open; server pushes do not.
+///
 /// Backpressure: the handler intercepts `read()`. While `maximumInFlight` requests are being
 /// handled (a request counts until its response is written to the socket, so a client that
 /// does not read its answers stops being read too), or lines decoded from earlier reads are
@@ -44,6 +53,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     struct Settings: Sendable {
         var maximumInFlight: Int
+        var maximumLineLength: Int
         var idleTimeout: TimeAmount
         var unauthenticatedTimeout: TimeAmount
         var pushQueueLimit: Int
@@ -66,12 +76,36 @@ final class RPCConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var idleTimer: Scheduled<Void>?
     private var authenticationTimer: Scheduled<Void>?
     private let pushes: PushQueueCounter
+    private let lineLimit: LineLengthLimit
+    private let unauthenticatedLineLength: Int
+    private let onAuthenticated: @Sendable () -> Void
+    private var authenticated = false
 
-    init(dispatcher: Dispatcher, settings: Settings, logger: Logger) {
+    init(
+        dispatcher: Dispatcher, settings: Settings, lineLimit: LineLengthLimit,
+        onAuthenticated: @escaping @Sendable () -> Void = {}, logger: Logger
+    ) {
         self.dispatcher = dispatcher
         self.settings = settings
         self.logger = logger
         self.pushes = PushQueueCounter(limit: settings.pushQueueLimit)
+        self.lineLimit = lineLimit
+        self.unauthenticatedLineLength = lineLimit.value
+        self.onAuthenticated = onAuthenticated
+    }
+
+    /// Requests handled at once: one until the session authenticates (and again if its key is
+    /// revoked).
+    private var maximumInFlight: Int { authenticated ? settings.maximumInFlight : 1 }
+
+    /// Follows the session's state after each answer: limits widen once it authenticates and
+    /// narrow again when it no longer is.
+    private func updateLimits() {
+        let now = session?.isAuthenticated == true
+        guard now != authenticated else { return }
+        authenticated = now
+        lineLimit.value = now ? settings.maximumLineLength : unauthenticatedLineLength
+        if now { onAuthenticated() }
     }
 
     // MARK: lifecycle
@@ -171,7 +205,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
         guard !closing else { return }
         let line = unwrapInboundIn(data)
         lastActivity = .now()
-        if inFlight < settings.maximumInFlight && queued.isEmpty {
+        if inFlight < maximumInFlight && queued.isEmpty {
             dispatch(line, context: context)
         } else {
             queued.append(line)
@@ -241,7 +275,8 @@ final class RPCConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private func requestFinished(context: ChannelHandlerContext) {
         inFlight -= 1
         lastActivity = .now()
-        while inFlight < settings.maximumInFlight, !closing, let next = queued.popFirst() {
+        updateLimits()
+        while inFlight < maximumInFlight, !closing, let next = queued.popFirst() {
             dispatch(next, context: context)
         }
         if readHeld, mayRead {
@@ -252,7 +287,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
     }
 
     private func writePush(_ bytes: [UInt8], context: ChannelHandlerContext) {
-        lastActivity = .now()
+        // Not activity: a subscriber that sends nothing is idle however much it is sent.
         guard context.channel.isActive, !closing else {
             pushes.release()
             return
@@ -266,7 +301,7 @@ final class RPCConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     // MARK: outbound
 
-    private var mayRead: Bool { !draining && !closing && inFlight < settings.maximumInFlight && queued.isEmpty }
+    private var mayRead: Bool { !draining && !closing && inFlight < maximumInFlight && queued.isEmpty }
 
     func read(context: ChannelHandlerContext) {
         if mayRead {

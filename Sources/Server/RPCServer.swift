@@ -26,16 +26,28 @@ import Synchronization
 public final class RPCServer: Service, Sendable {
     private struct State {
         var listener: (any Channel)?
+        /// Bound by `bind()` before `run()`.
+        var bound: (any Channel)?
         var localPort: Int?
         var portWaiters: [CheckedContinuation<Int, any Error>] = []
         var finished = false
         var shuttingDown = false
         var connections: [ObjectIdentifier: any Channel] = [:]
+        /// Connections not authenticated yet, per source (`Session.source(of:)`).
+        var unauthenticated: [String: Int] = [:]
     }
 
     /// Why `run()` could not serve.
     public struct StartError: Error, CustomStringConvertible {
         public let description: String
+    }
+
+    /// The listening address could not be bound; `reason` is the system's word for why.
+    public struct BindError: Error, CustomStringConvertible {
+        public let host: String
+        public let port: Int
+        public let reason: String
+        public var description: String { "cannot listen on \(host):\(port): \(reason)" }
     }
 
     public let configuration: ServerConfiguration
@@ -107,10 +119,25 @@ public final class RPCServer: Service, Sendable {
         listener?.close(promise: nil)
     }
 
+    /// Binds the listening socket now, so that an address in use stops start-up before any
+    /// service runs (`run()` binds by itself otherwise). Returns the port.
+    /// - Throws: `BindError`.
+    @discardableResult
+    public func bind() async throws -> Int {
+        if let bound = state.withLock({ $0.bound }) { return bound.localAddress?.port ?? configuration.port }
+        let channel = try await makeListener()
+        state.withLock { $0.bound = channel }
+        return channel.localAddress?.port ?? configuration.port
+    }
+
     public func run() async throws {
         let listener: any Channel
         do {
-            listener = try await bind()
+            if let bound = state.withLock({ $0.bound }) {
+                listener = bound
+            } else {
+                listener = try await makeListener()
+            }
         } catch {
             let waiters = state.withLock { state in
                 state.finished = true
@@ -145,7 +172,7 @@ public final class RPCServer: Service, Sendable {
         logger.info("stopped listening")
     }
 
-    private func bind() async throws -> any Channel {
+    private func makeListener() async throws -> any Channel {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -153,16 +180,32 @@ public final class RPCServer: Service, Sendable {
             .childChannelInitializer { [self] channel in
                 initializeConnection(channel)
             }
-        return try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        do {
+            return try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        } catch {
+            throw BindError(host: configuration.host, port: configuration.port, reason: Self.reason(error))
+        }
+    }
+
+    /// `address already in use`, not `bind(descriptor:ptr:bytes:): Address already in use (errno: 98)`.
+    static func reason(_ error: any Error) -> String {
+        if let io = error as? IOError, let text = strerror(io.errnoCode) {
+            return String(cString: text).lowercased()
+        }
+        return String(describing: error)
     }
 
     private func initializeConnection(_ channel: any Channel) -> EventLoopFuture<Void> {
         let key = ObjectIdentifier(channel)
+        let source = Session.source(of: channel.remoteAddress?.ipAddress)
         // The gauge is recorded under the lock, so that concurrent opens and closes on different
         // event loops cannot leave it at a stale count.
         let admitted = state.withLock { state -> Bool in
-            guard !state.shuttingDown, state.connections.count < configuration.maximumConnections else { return false }
+            guard !state.shuttingDown, state.connections.count < configuration.maximumConnections,
+                state.unauthenticated[source, default: 0] < configuration.maximumUnauthenticatedPerAddress
+            else { return false }
             state.connections[key] = channel
+            state.unauthenticated[source, default: 0] += 1
             connectionsGauge.record(state.connections.count)
             return true
         }
@@ -179,8 +222,22 @@ public final class RPCServer: Service, Sendable {
                 connectionsGauge.record(state.connections.count)
             }
         }
+        // Counted as unauthenticated until the session authenticates or the connection closes,
+        // whichever comes first.
+        let released = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+        let release: @Sendable () -> Void = { [self] in
+            guard !released.value else { return }
+            released.value = true
+            state.withLock { state in
+                let left = state.unauthenticated[source, default: 1] - 1
+                state.unauthenticated[source] = left > 0 ? left : nil
+            }
+        }
+        channel.closeFuture.whenComplete { _ in release() }
+        let lineLimit = LineLengthLimit(min(configuration.maximumUnauthenticatedLineLength, configuration.maximumLineLength))
         let settings = RPCConnectionHandler.Settings(
             maximumInFlight: configuration.maximumInFlightPerConnection,
+            maximumLineLength: configuration.maximumLineLength,
             idleTimeout: configuration.idleTimeout,
             unauthenticatedTimeout: configuration.unauthenticatedTimeout,
             pushQueueLimit: configuration.pushQueueLimit,
@@ -189,8 +246,11 @@ public final class RPCServer: Service, Sendable {
         do {
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(NIOSSLServerHandler(context: tls.current))
-            try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumLength: configuration.maximumLineLength)))
-            try sync.addHandler(RPCConnectionHandler(dispatcher: dispatcher, settings: settings, logger: logger))
+            try sync.addHandler(ByteToMessageHandler(LineFrameDecoder(limit: lineLimit)))
+            try sync.addHandler(
+                RPCConnectionHandler(
+                    dispatcher: dispatcher, settings: settings, lineLimit: lineLimit, onAuthenticated: release,
+                    logger: logger))
             return channel.eventLoop.makeSucceededVoidFuture()
         } catch {
             return channel.eventLoop.makeFailedFuture(error)

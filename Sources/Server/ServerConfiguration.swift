@@ -22,6 +22,12 @@ public struct ServerConfiguration: Sendable {
     public var maximumInFlightPerConnection: Int
     /// Open connections; more are closed at once.
     public var maximumConnections: Int
+    /// Before the session authenticates: the longest accepted line (at most `maximumLineLength`).
+    /// Requests are then also handled one at a time.
+    public var maximumUnauthenticatedLineLength: Int = 8192
+    /// Connections from one address (an IPv6 /64) that have not authenticated yet; more are
+    /// closed at once. Authenticated ones count only against `maximumConnections`.
+    public var maximumUnauthenticatedPerAddress: Int = 32
     /// A connection with nothing received, sent or in flight for this long is closed.
     public var idleTimeout: TimeAmount
     /// A connection not authenticated this long after connecting is closed.

@@ -144,7 +144,7 @@ private struct Boom: Error {}
             #expect(refused?.sqlState == "25006")
             #expect(connection.isUsable)
             // A write as a single statement commits.
-            try connection.transaction(TransactionStart(role: "forecourt_app"), single: "INSERT INTO public.scratch VALUES (2, 'b')")
+            _ = try connection.transaction(TransactionStart(role: "forecourt_app"), single: "INSERT INTO public.scratch VALUES (2, 'b')")
             #expect(try connection.query("SELECT count(*) FROM public.scratch").first!.decode(0, as: Int.self) == 1)
             #expect(try connection.query("SELECT current_user::text").first!.decode(0, as: String.self) == "postgres")
         }
@@ -195,6 +195,61 @@ private struct Boom: Error {}
             }
             #expect(error?.kind == .uniqueViolation)
             #expect(owner.isUsable)
+        }
+    }
+
+    @Test func queuedStatementsAndTheLastGoOutWithCommitInOneRoundTrip() async throws {
+        try await withTestDatabase { db in
+            try makeScratchTable(db)
+            let connection = try db.ownerConnection()
+            defer { connection.close() }
+            let before = connection.roundTrips
+            let count = try connection.transaction(Self.start) { connection in
+                try connection.enqueue("INSERT INTO public.scratch VALUES (1, 'a')")
+                try connection.enqueue("INSERT INTO public.scratch VALUES (2, 'b')")
+                return try connection.commit(returning: "SELECT count(*) FROM public.scratch").first!.decode(0, as: Int.self)
+            }
+            #expect(count == 2)
+            // BEGIN, role, settings, two inserts, the count and COMMIT: one round trip.
+            #expect(connection.roundTrips - before == 1)
+            #expect(connection.isUsable)
+            #expect(try connection.query("SELECT count(*) FROM public.scratch").first!.decode(0, as: Int.self) == 2)
+            // Nothing runs after the commit.
+            let late = #expect(throws: PostgresError.self) {
+                try connection.transaction(Self.start) { connection in
+                    _ = try connection.commit(returning: "SELECT 1")
+                    try connection.query("INSERT INTO public.scratch VALUES (3, 'c')")
+                }
+            }
+            #expect(late?.kind == .other)
+            #expect(try connection.query("SELECT count(*) FROM public.scratch").first!.decode(0, as: Int.self) == 2)
+        }
+    }
+
+    @Test func aQueuedStatementThatFailsIsThrownByTheNextRoundTripAndRollsBackEverything() async throws {
+        try await withTestDatabase { db in
+            try makeScratchTable(db)
+            let connection = try db.ownerConnection()
+            defer { connection.close() }
+            // Thrown by the next query...
+            let error = #expect(throws: PostgresError.self) {
+                try connection.transaction(Self.start) { connection in
+                    try connection.enqueue("INSERT INTO public.scratch VALUES (1, 'a')")
+                    try connection.enqueue("INSERT INTO public.scratch VALUES (1, 'again')")
+                    try connection.query("INSERT INTO public.scratch VALUES (2, 'b')")
+                }
+            }
+            #expect(error?.kind == .uniqueViolation)
+            // ...or by COMMIT, when nothing else follows.
+            let atCommit = #expect(throws: PostgresError.self) {
+                try connection.transaction(Self.start) { connection in
+                    try connection.enqueue("INSERT INTO public.scratch VALUES (5, 'a')")
+                    try connection.enqueue("INSERT INTO public.scratch VALUES (6, 'far too long to fit the check')")
+                }
+            }
+            #expect(atCommit?.kind == .checkViolation)
+            #expect(connection.isUsable)
+            #expect(try connection.query("SELECT count(*) FROM public.scratch").first!.decode(0, as: Int.self) == 0)
         }
     }
 }

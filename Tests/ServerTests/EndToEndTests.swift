@@ -69,6 +69,8 @@ struct EndToEndTests {
     @Test func rawPipelinedLinesInOneWriteAreAllAnswered() async throws {
         try await withTestServer { server in
             let client = try await server.connect()
+            // Authenticated, so they are handled together, not one at a time.
+            try await client.authenticate(apiKey: TestServer.testKey)
             let lines = (0..<50).map { #"{"jsonrpc":"2.0","method":"test.echo","params":{"value":\#($0)},"id":"r\#($0)"}"# }
             // CRLF endings and blank lines between requests, all in one write.
             try await client.sendRaw(bytes: Array((lines.joined(separator: "\r\n\n") + "\r\n").utf8))
@@ -134,6 +136,8 @@ struct EndToEndTests {
     @Test func deepNestingIsAParseErrorAndOthersAreServed() async throws {
         try await withTestServer { server in
             let hostile = try await server.connect()
+            // Authenticated: before, a line may not be this long (PreAuthenticationTests).
+            try await hostile.authenticate(apiKey: TestServer.testKey)
             let bystander = try await server.connect()
             try await hostile.sendRaw(line: String(repeating: "[", count: 500_000) + String(repeating: "]", count: 500_000))
             let response = try #require(await hostile.receiveUnmatched())
@@ -210,6 +214,8 @@ struct EndToEndTests {
     @Test func inFlightRequestsAreBounded() async throws {
         try await withTestServer({ $0.maximumInFlightPerConnection = 4 }) { server in
             let client = try await server.connect()
+            // The bound of an authenticated session (before, it is one: PreAuthenticationTests).
+            try await client.authenticate(apiKey: TestServer.testKey)
             let calls = Task {
                 try await withThrowingTaskGroup(of: JSON.self) { group in
                     for _ in 0..<20 { group.addTask { try await client.call("test.block") } }

@@ -114,6 +114,21 @@ struct TestServer {
                 }))
         registry.register(
             RPCMethod(
+                "test.pushLater", roles: everyone,
+                decode: { p in (count: try p.int("count", in: 0...10_000), everyMs: try p.int("every_ms", in: 1...10_000)) },
+                run: { context, input in
+                    // Pushes from the server's side after the call is answered, as events are.
+                    let session = context.session
+                    Task {
+                        for i in 0..<input.count {
+                            try await Task.sleep(for: .milliseconds(input.everyMs))
+                            if session.push(method: "test.pushed", params: ["n": .int(i)]) == .closed { return }
+                        }
+                    }
+                    return ["scheduled": .int(input.count)] as JSON
+                }))
+        registry.register(
+            RPCMethod(
                 "test.fingerprint", access: .anyone, decode: { _ in () },
                 run: { context, _ in
                     context.session.clientCertificateFingerprint.map { bytes in

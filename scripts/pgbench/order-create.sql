@@ -1,8 +1,7 @@
 -- pgbench ceiling of forecourt-bench service (docs/performance.md, "Method"): the SQL the service
--- runs for order.create: claim the idempotency key, check the
--- customer, take the dealer's next number, insert the order, its overdue time, its timeline
--- entry, its outbox notification, its audit row, NOTIFY, and read it back; one dealer, as the
--- service's sales key.
+-- runs for order.create: claim the idempotency key and check the
+-- customer and the dealer, then the order (its number from the dealer's sequence), its overdue
+-- time, its timeline entry, its outbox notification, its audit row, NOTIFY, and the read back.
 -- The login acts as forecourt_app with the bench group as its default scope (ALTER ROLE ... SET),
 -- so row-level security applies as it does to the service. forecourt-bench passes :samples,
 -- :group and :dealer, and samples orders into public.bench_sample. The select list is
@@ -13,13 +12,13 @@ SELECT set_config('forecourt.principal_id', '00000000-0000-4000-8000-00000000bee
 INSERT INTO forecourt.idempotency_keys (dealer_group_id, key, method, request_hash, object_id)
 VALUES (:group, 'pgbench-' || gen_random_uuid(), 'order.create', '\x00', gen_random_uuid())
 ON CONFLICT (dealer_group_id, key) DO NOTHING RETURNING object_id AS oid \gset
-SELECT id AS cid FROM forecourt.customers
-WHERE dealer_group_id = :group AND id = (SELECT customer_id FROM public.bench_sample WHERE n = :n) AND erased_at IS NULL \gset
-UPDATE forecourt.dealers SET next_order_seq = next_order_seq + 1 WHERE dealer_group_id = :group AND id = :dealer
-RETURNING code, next_order_seq - 1 AS seq \gset
+SELECT EXISTS (SELECT 1 FROM forecourt.customers WHERE dealer_group_id = :group
+        AND id = (SELECT customer_id FROM public.bench_sample WHERE n = :n) AND erased_at IS NULL),
+    EXISTS (SELECT 1 FROM forecourt.dealers WHERE dealer_group_id = :group AND id = :dealer);
 INSERT INTO forecourt.orders (dealer_group_id, id, dealer_id, customer_id, order_number, model_code, model_year, model_trim,
     exterior_color, interior_color, options)
-VALUES (:group, :oid, :dealer, :cid, :code || '-' || lpad(:seq::text, 6, '0'), 'BENCH', 2027, NULL, 'White', NULL, '{TOW}');
+VALUES (:group, :oid, :dealer, (SELECT customer_id FROM public.bench_sample WHERE n = :n),
+    forecourt.next_order_number(:dealer), 'BENCH', 2027, NULL, 'White', NULL, '{TOW}');
 UPDATE forecourt.orders o SET overdue_at = CASE WHEN o.stage IN ('delivered', 'cancelled') THEN NULL ELSE
     o.stage_entered_at + make_interval(secs => greatest(
         (SELECT d.secs FROM unnest('{ordered,scheduled,frame,paint,trim,final_inspection,shipped,at_dealer}'::text[],
@@ -33,9 +32,11 @@ UPDATE forecourt.orders o SET overdue_at = CASE WHEN o.stage IN ('delivered', 'c
 WHERE o.dealer_group_id = :group AND o.id = :oid;
 INSERT INTO forecourt.order_events (dealer_group_id, order_id, event, occurred_at, source, principal_id, late, note, reason,
     eta, vin, scheduled_week)
-VALUES (:group, :oid, 'ordered', now(), 'dealer', NULL, false, NULL, NULL, NULL, NULL, NULL) RETURNING seq AS eseq \gset
+VALUES (:group, :oid, 'ordered', now(), 'dealer', NULL, false, NULL, NULL, NULL, NULL, NULL);
 INSERT INTO forecourt.notifications (dealer_group_id, id, order_id, kind, channel, revision)
-SELECT o.dealer_group_id, gen_random_uuid(), o.id, 'order_confirmation', ch.channel, 0
+SELECT o.dealer_group_id, gen_random_uuid(), o.id, 'order_confirmation', ch.channel,
+    coalesce(0::int8, (SELECT max(e.seq) FROM forecourt.order_events e
+        WHERE e.dealer_group_id = o.dealer_group_id AND e.order_id = o.id))
 FROM forecourt.orders o
 JOIN forecourt.customers c ON c.dealer_group_id = o.dealer_group_id AND c.id = o.customer_id
 CROSS JOIN LATERAL (VALUES ('email', c.notify_email), ('sms', c.notify_sms)) AS ch(channel, wanted)
@@ -43,7 +44,7 @@ WHERE o.dealer_group_id = :group AND o.id = :oid AND ch.wanted AND c.erased_at I
 ON CONFLICT (dealer_group_id, order_id, kind, channel, revision) DO NOTHING;
 INSERT INTO forecourt.audit_log (dealer_group_id, principal_id, principal_role, method, object_type, object_id, outcome)
 VALUES (:group, NULL, 'sales', 'order.create', 'order', :oid, 'ok');
-SELECT pg_notify('forecourt_orders', :group || ' ' || :dealer || ' ' || :oid || ' ordered ' || :eseq);
-SELECT id AS oid, order_number, dealer_group_id AS gid, dealer_id AS did, customer_id AS cid, model_code, model_year, model_trim, exterior_color, interior_color, options, stage, on_hold, hold_reason, vin, scheduled_week, promised_eta::text AS promised_eta, eta::text AS eta, (on_hold OR coalesce(eta > promised_eta, false) OR coalesce(overdue_at <= now() AND stage NOT IN ('delivered', 'cancelled'), false)) AS delayed, version, created_at, updated_at, stage_entered_at, (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros
+SELECT pg_notify('forecourt_orders', :group || ' ' || :dealer || ' ' || :oid || ' ordered ' || (SELECT max(seq) FROM forecourt.order_events WHERE dealer_group_id = :group AND order_id = :oid)::text);
+SELECT id AS oid, order_number, dealer_group_id AS gid, dealer_id AS did, customer_id AS cid, model_code, model_year, model_trim, exterior_color, interior_color, options, stage, on_hold, hold_reason, vin, scheduled_week, promised_eta::text AS promised_eta, eta::text AS eta, (on_hold OR coalesce(eta > promised_eta, false) OR coalesce(overdue_at <= now() AND stage NOT IN ('delivered', 'cancelled'), false)) AS delayed, version, created_at, updated_at, stage_entered_at, (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros, (SELECT ARRAY[q.p50_seconds, q.p90_seconds, q.basis::int8] FROM forecourt.delivery_quantiles q WHERE q.dealer_group_id = orders.dealer_group_id AND q.stage = orders.stage AND q.model_code IN (orders.model_code, '') AND q.basis >= 20 ORDER BY q.model_code = '' LIMIT 1) AS forecast
 FROM forecourt.orders WHERE dealer_group_id = :group AND id = :oid;
 COMMIT;
