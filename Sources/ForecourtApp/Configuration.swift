@@ -33,6 +33,9 @@ public struct ServiceConfiguration: Sendable {
     public var metricsHost: String?
     public var metricsPort: Int
     public var databasePoolSize: Int
+    /// Open client connections; past it new ones are refused at once. The open-files limit is
+    /// raised at start-up to fit (`OpenFilesLimit`).
+    public var maximumConnections: Int
     public var migrationsDirectory: String?
     public var logLevel: String
     /// Whether SIGHUP re-reads the TLS files. Signals are process-wide: instances embedded in
@@ -46,7 +49,7 @@ public struct ServiceConfiguration: Sendable {
         tlsKeyPath: String, tlsClientCAPath: String? = nil, keyringPath: String, metricsHost: String? = nil,
         metricsPort: Int = 0, databasePoolSize: Int = 10, migrationsDirectory: String? = nil, logLevel: String = "info",
         reloadsCertificatesOnSIGHUP: Bool = true, databaseDirectURL: String? = nil, databaseStatementCache: Bool = true,
-        delivery: DeliverySettings = DeliverySettings()
+        delivery: DeliverySettings = DeliverySettings(), maximumConnections: Int = 1024
     ) {
         self.databaseURL = databaseURL
         self.databaseDirectURL = databaseDirectURL ?? databaseURL
@@ -60,6 +63,7 @@ public struct ServiceConfiguration: Sendable {
         self.metricsHost = metricsHost
         self.metricsPort = metricsPort
         self.databasePoolSize = databasePoolSize
+        self.maximumConnections = maximumConnections
         self.migrationsDirectory = migrationsDirectory
         self.logLevel = logLevel
         self.reloadsCertificatesOnSIGHUP = reloadsCertificatesOnSIGHUP
@@ -108,6 +112,10 @@ public struct ServiceConfiguration: Sendable {
         guard let poolSize = Int(poolText), (1...500).contains(poolSize) else {
             throw ConfigurationError(setting: "FORECOURT_DB_POOL_SIZE", problem: "must be a number from 1 to 500")
         }
+        let connectionsText = value("FORECOURT_MAX_CONNECTIONS") ?? "1024"
+        guard let maximumConnections = Int(connectionsText), (1...1_000_000).contains(maximumConnections) else {
+            throw ConfigurationError(setting: "FORECOURT_MAX_CONNECTIONS", problem: "must be a number from 1 to 1000000")
+        }
         let statementCache: Bool
         switch value("FORECOURT_DB_STATEMENT_CACHE") ?? "on" {
         case "on": statementCache = true
@@ -126,7 +134,7 @@ public struct ServiceConfiguration: Sendable {
             tlsKeyPath: key, tlsClientCAPath: clientCA, keyringPath: keyring, metricsHost: metricsHost,
             metricsPort: metricsPort, databasePoolSize: poolSize, migrationsDirectory: migrations, logLevel: logLevel,
             databaseDirectURL: value("FORECOURT_DATABASE_DIRECT_URL"), databaseStatementCache: statementCache,
-            delivery: delivery)
+            delivery: delivery, maximumConnections: maximumConnections)
     }
 
     /// The delivery settings (docs/operations.md, "Notification delivery").

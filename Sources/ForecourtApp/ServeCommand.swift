@@ -25,7 +25,7 @@ struct ServeCommand: AsyncParsableCommand {
             Settings: FORECOURT_DATABASE_URL, FORECOURT_LISTEN (host:port, default 127.0.0.1:7443), \
             FORECOURT_TLS_CERT, FORECOURT_TLS_KEY, FORECOURT_KEYRING, and optionally \
             FORECOURT_TLS_CLIENT_CA, FORECOURT_METRICS_LISTEN (default 127.0.0.1:9464, "off"), \
-            FORECOURT_DB_POOL_SIZE (10), FORECOURT_DB_STATEMENT_CACHE (on; off behind PgBouncer in transaction \
+            FORECOURT_MAX_CONNECTIONS (1024), FORECOURT_DB_POOL_SIZE (10), FORECOURT_DB_STATEMENT_CACHE (on; off behind PgBouncer in transaction \
             mode), FORECOURT_DATABASE_DIRECT_URL (for LISTEN; FORECOURT_DATABASE_URL by default), \
             FORECOURT_LOG_LEVEL (info), FORECOURT_MIGRATIONS_DIR; notification delivery: FORECOURT_SMTP_URL, \
             FORECOURT_SMTP_CA, FORECOURT_MAIL_FROM, FORECOURT_DELIVERY_RETRY_BASE (30), \
@@ -97,6 +97,19 @@ public enum ServiceRunner {
             throw StartupError(description: "FORECOURT_KEYRING: \(error)")
         }
         let cipher = FieldCipher(keyring: keyring)
+        // Every client connection is a file descriptor: the limit fits the setting before anything
+        // opens, or start-up stops naming both numbers.
+        do {
+            let needed = OpenFilesLimit.needed(
+                maximumConnections: configuration.maximumConnections, poolSize: configuration.databasePoolSize)
+            if let (before, after) = try OpenFilesLimit.ensure(maximumConnections: configuration.maximumConnections, needed: needed) {
+                logger.info(
+                    "raised the open-files limit to fit FORECOURT_MAX_CONNECTIONS",
+                    metadata: ["limit.before": "\(before)", "limit.after": "\(after)"])
+            }
+        } catch {
+            throw StartupError(description: error.description)
+        }
         // libpq blocks: off the cooperative threads.
         try await NIOThreadPool.singleton.runIfActive {
             try checkDatabase(
@@ -136,7 +149,7 @@ public enum ServiceRunner {
                 configuration: ServerConfiguration(
                     host: configuration.listenHost, port: configuration.listenPort,
                     certificatePath: configuration.tlsCertificatePath, privateKeyPath: configuration.tlsKeyPath,
-                    clientCAPath: configuration.tlsClientCAPath),
+                    clientCAPath: configuration.tlsClientCAPath, maximumConnections: configuration.maximumConnections),
                 dispatcher: dispatcher, logger: Logger(label: "forecourt.server"))
         } catch {
             throw StartupError(description: "FORECOURT_TLS_CERT/FORECOURT_TLS_KEY: \(error)")

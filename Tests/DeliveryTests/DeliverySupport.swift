@@ -238,17 +238,3 @@ func notificationRows(_ db: TestDatabase) async throws -> [NotificationRow] {
             }
     }
 }
-
-/// Runs blocking work (a process, libpq) on a thread of its own: never on a cooperative thread
-/// (the test process has as many of those as cores, shared by every suite), nor on NIO's shared
-/// thread pool, which the code under test uses.
-func offloaded<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}
-
-/// Waits for a process to end, off the cooperative threads.
-func exited(_ process: Process) async throws {
-    try await offloaded { process.waitUntilExit() }
-}

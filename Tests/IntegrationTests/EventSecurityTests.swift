@@ -59,7 +59,7 @@ import TestSupport
                     try owner.query("SELECT pg_notify(\(OrderService.notifyChannel), \(payload))")
                 }
                 // A real change after the forgeries: it is the only other push, and only to the admin.
-                _ = try await world.event(order, "scheduled", at: "2026-11-01T08:00:00Z")
+                _ = try await world.event(order, "scheduled", at: "2026-11-01T08:00:00Z").get()
                 try await eventually { admin.messages.count == 2 }
                 try await Task.sleep(for: .milliseconds(300))
                 #expect(admin.messages.count == 2)

@@ -139,6 +139,45 @@ private func seedTwoGroups(_ db: TestDatabase) throws -> (a: UUID, b: UUID) {
         }
     }
 
+    /// Issue 12, point 12: a row that names an order, customer, dealer, notification or webhook
+    /// points at one of its own group, by a foreign key that includes `dealer_group_id`
+    /// (`stage_durations` once had none).
+    @Test func everyReferenceToAnotherTenantRowIsAForeignKeyWithinTheGroup() async throws {
+        try await withTestDatabase { db in
+            let owner = try db.ownerConnection()
+            defer { owner.close() }
+            let targets = [
+                "order_id": "orders", "customer_id": "customers", "dealer_id": "dealers",
+                "notification_id": "notifications", "webhook_id": "webhooks",
+            ]
+            let columns = try owner.query(
+                """
+                SELECT c.relname::text, a.attname::text
+                FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = 'forecourt' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+                  AND a.attname = ANY (\(Array(targets.keys)))
+                ORDER BY 1, 2
+                """
+            ).rows.map { (try $0.decode(0, as: String.self), try $0.decode(1, as: String.self)) }
+            #expect(columns.contains { $0 == ("stage_durations", "order_id") })
+            for (table, column) in columns {
+                let target = targets[column]!
+                let covered = try owner.query(
+                    """
+                    SELECT EXISTS (
+                        SELECT 1 FROM pg_constraint con
+                        WHERE con.contype = 'f' AND con.conrelid = ('forecourt.' || \(table))::regclass
+                          AND con.confrelid = ('forecourt.' || \(target))::regclass
+                          AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM unnest(con.conkey) k
+                               JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k)
+                              = (SELECT array_agg(x ORDER BY x) FROM unnest(ARRAY['dealer_group_id', \(column)]) x))
+                    """
+                ).first!.decode(0, as: Bool.self)
+                #expect(covered, "\(table).\(column) must reference \(target) of its group")
+            }
+        }
+    }
+
     @Test(arguments: TestRoute.allCases)
     func apiKeysAreFoundOnlyByTheirHashBeforeTheGroupIsKnown(route: TestRoute) async throws {
         try await withTestDatabase(route: route) { db in

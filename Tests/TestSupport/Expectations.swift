@@ -68,3 +68,17 @@ public func requireFailure(
         return error
     }
 }
+
+/// Runs blocking work (a process, libpq) on a thread of its own: never on a cooperative thread
+/// (the test process has as many of those as cores, shared by every suite), nor on NIO's shared
+/// thread pool, which the code under test uses.
+public func offloaded<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
+
+/// Waits for a process to end, off the cooperative threads.
+public func exited(_ process: Process) async throws {
+    try await offloaded { process.waitUntilExit() }
+}
