@@ -154,7 +154,7 @@ class Writer(threading.Thread):
         self.acked_orders = {}    # idempotency key -> (order id, order number)
         self.attempted_keys = []
         self.acked_events = []    # (order id, event, occurred_at)
-        self.unanswered = []      # (method, params) sent with no answer (give_up_on_loss)
+        self.unanswered = []      # (method, params, sent at) sent with no answer (give_up_on_loss)
         self.answered_after_stop = 0
 
     def run(self):
@@ -202,14 +202,14 @@ class Writer(threading.Thread):
                 self.stats.timeout()
                 self.stats.error(f"{method}: no answer within {self.world.timeout} s")
                 if self.give_up_on_loss:
-                    self.unanswered.append((method, params))
+                    self.unanswered.append((method, params, started))
                     return None
                 continue
             except ConnectionLost as error:
                 # Sent (or maybe sent) and no answer: retried with the same parameters.
                 self.stats.retry("connection")
                 if self.give_up_on_loss:
-                    self.unanswered.append((method, params))
+                    self.unanswered.append((method, params, started))
                     return None
                 if now() > self.retry_deadline():
                     self.stats.error(f"{method}: gave up after the retry deadline ({error})")
@@ -422,13 +422,12 @@ def scenario_restarts(world, args, report):
         outages.append(back - down)
         answered = None
         while now() - back < 10:
-            attempt = now()
             try:
                 if probe.sock is None:
                     probe.connect()
                 response = probe.call("dealer.list", {"limit": 1})
                 if "result" in response:
-                    answered = attempt
+                    answered = now()   # when the answer arrived, not when the call was sent
                     break
             except (ConnectionLost, CallTimeout, OSError, RuntimeError):
                 pass
@@ -527,22 +526,30 @@ def scenario_term(world, args, report):
     stop.set()
     hung = finish(writers, stop, state, grace=5)
     answered_after = sum(w.answered_after_stop for w in writers)
-    unanswered = [(m, p) for w in writers for (m, p) in w.unanswered]
+    unanswered = [(m, p, sent) for w in writers for (m, p, sent) in w.unanswered]
     print_calls(stats, report)
     ok = world.check_writes(writers, report)
     keys = {row[0] for row in world.psql(
         f"SELECT key FROM forecourt.idempotency_keys WHERE key LIKE '{world.tag}-%'")}
-    creates = [p for (m, p) in unanswered if m == "order.create"]
-    done = [p for p in creates if p["idempotency_key"] in keys]
+    events = {(row[0], row[1]) for row in world.psql(
+        "SELECT order_id, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+        "FROM forecourt.order_events WHERE event = 'scheduled'")}
+    done = [p for (m, p, _) in unanswered
+            if (p["idempotency_key"] in keys if m == "order.create" else (p["id"], p["occurred_at"]) in events)]
+    # Sent well before the signal (calls take milliseconds here) and never answered: a request
+    # the server had read and then dropped, which the shutdown must not do (docs/protocol.md).
+    dropped = [p for (m, p, sent) in unanswered if sent < signalled - 1.0]
     print(f"  SIGTERM: exited with status {code} after {exited:.2f} s; {len(unanswered)} requests got no answer "
-          f"({len(creates) - len(done)} did nothing, {len(done)} are found by their idempotency key)")
+          f"({len(unanswered) - len(done)} did nothing, {len(done)} were done), "
+          f"{len([1 for (_, _, sent) in unanswered if sent < signalled])} of them sent before the signal, "
+          f"{len(dropped)} more than 1 s before it")
     # Started again, the clients' retries of the unanswered requests finish them: one order per key.
     world.start_server()
     client = world.admin()
     factory = Client(world.port, world.ca, world.factory_key, world.timeout)
     factory.connect()
     retried_ok = 0
-    for (m, p) in unanswered:
+    for (m, p, _) in unanswered:
         response = (client if m == "order.create" else factory).call(m, p)
         if "result" in response:
             retried_ok += 1
@@ -555,7 +562,9 @@ def scenario_term(world, args, report):
     ok = world.check_writes(writers, report) and ok
     report.update({"exit_status": code, "exit_s": round(exited, 2), "unanswered": len(unanswered),
                    "unanswered_done": len(done), "retried_ok": retried_ok})
-    return ok and code == 0 and not hung and retried_ok == len(unanswered) and stats.timeouts == 0 and not stats.errors
+    report.update({"unanswered_dropped": len(dropped)})
+    return ok and code == 0 and not hung and retried_ok == len(unanswered) and not dropped and stats.timeouts == 0 \
+        and not stats.errors
 
 
 def main():
