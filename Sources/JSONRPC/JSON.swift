@@ -84,12 +84,69 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
         self.text = value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
     }
 
-    /// The value as an `Int` if it is an integer in range (`3.0` and `3e2` count; `3.5` does not).
+    /// The value as an `Int` if it is exactly an integer in range (`3.0` and `3e2` count; `3.5`,
+    /// `1e-999` and `5.0000000000000000001` do not). Computed from the decimal text, never
+    /// through a `Double`, which would round `9007199254740993.0` to another integer and
+    /// `1e-999` to 0.
     public var intValue: Int? {
         if let exact = Int(text) { return exact }
-        guard let double = Double(text), double == double.rounded(),
-              double >= -9_007_199_254_740_992, double <= 9_007_199_254_740_992 else { return nil }
-        return Int(double)
+        return Self.exactInteger(Array(text.utf8))
+    }
+
+    /// The integer a JSON number's text denotes, or nil when it has a non-zero fraction or
+    /// does not fit an `Int`. The text is valid JSON (at most 512 characters: the parser's limit).
+    static func exactInteger(_ bytes: [UInt8]) -> Int? {
+        var index = 0
+        let negative = bytes.first == UInt8(ascii: "-")
+        if negative { index += 1 }
+        var digits: [UInt8] = []
+        var exponent = 0
+        var inFraction = false
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: ".") {
+                inFraction = true
+            } else if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
+                break
+            } else {
+                digits.append(byte - UInt8(ascii: "0"))
+                if inFraction { exponent -= 1 }
+            }
+            index += 1
+        }
+        if index < bytes.count {
+            // The exponent, saturated: a few hundred digits of mantissa cannot make up for more.
+            index += 1
+            var sign = 1
+            if bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+") {
+                if bytes[index] == UInt8(ascii: "-") { sign = -1 }
+                index += 1
+            }
+            var written = 0
+            while index < bytes.count {
+                written = min(written * 10 + Int(bytes[index] - UInt8(ascii: "0")), 100_000)
+                index += 1
+            }
+            exponent += sign * written
+        }
+        guard let first = digits.firstIndex(where: { $0 != 0 }) else { return 0 }
+        var significant = digits[first...]
+        while significant.last == 0 {
+            significant.removeLast()
+            exponent += 1
+        }
+        // A non-zero digit after the point, or more digits than any Int has.
+        guard exponent >= 0, significant.count + exponent <= 19 else { return nil }
+        // Accumulated as a negative number, so that Int.min fits.
+        var value = 0
+        for digit in significant + repeatElement(0, count: exponent) {
+            let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+            let (next, o2) = times10.subtractingReportingOverflow(Int(digit))
+            guard !o1, !o2 else { return nil }
+            value = next
+        }
+        if negative { return value }
+        return value == Int.min ? nil : -value
     }
 
     public var doubleValue: Double? { Double(text) }

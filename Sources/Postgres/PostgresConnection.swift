@@ -351,7 +351,11 @@ public final class PostgresConnection: @unchecked Sendable {
         leading: [PostgresQuery], _ mains: [PostgresQuery], trailing: [PostgresQuery], tolerated: [PostgresQuery] = []
     ) throws(PostgresError) -> [PostgresResult] {
         guard !closed else { throw PostgresError(.connectionLost) }
-        guard PQenterPipelineMode(handle) == 1 else { throw failure(nil) }
+        guard PQenterPipelineMode(handle) == 1 else {
+            // libpq is not idle on this connection: out of step, so not to be used again.
+            close()
+            throw PostgresError(.connectionLost)
+        }
         // What was sent, in order: a statement to prepare (its cache key and name), or a
         // statement to run (whether its result is the one returned).
         enum Sent {
@@ -457,12 +461,18 @@ public final class PostgresConnection: @unchecked Sendable {
             // The Sync's own result, then pipeline mode ends.
             let sync = PQgetResult(handle)
             let synced = sync.map(PQresultStatus) == PGRES_PIPELINE_SYNC
-            PQclear(sync)
             if !synced || PQexitPipelineMode(handle) != 1 {
-                firstError = firstError ?? failure(nil)
-                close()
+                // No ReadyForQuery after the statements: the server died after running them
+                // (FATAL in its place) or the conversation is out of step. The connection is
+                // lost either way; what ran may have committed, which COMMIT's callers report.
+                let reported = sync.map { PostgresError.from(result: $0, connection: handle) }
+                firstError = firstError ?? PostgresError(.connectionLost, sqlState: reported?.sqlState)
             }
+            PQclear(sync)
         }
+        // A lost connection is never used again, even when libpq still calls it good (in
+        // pipeline mode it reports a failed write before it has seen the socket close).
+        if firstError?.kind == .connectionLost { close() }
         if let firstError {
             for result in kept { PQclear(result) }
             throw firstError

@@ -87,16 +87,16 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     }
 
     /// The error a failed result carries.
+    ///
+    /// An error without a SQLSTATE did not come from the server: libpq made it because the
+    /// conversation failed (no result at all, a write that failed, the socket closed, the
+    /// protocol out of step). That is a lost connection whatever `PQstatus` says: in pipeline
+    /// mode libpq reports "server closed the connection unexpectedly" for a failed write while
+    /// the status is still `CONNECTION_OK` (found by `scripts/faults` under `pg_ctl restart`;
+    /// `ConnectionLossTests`).
     static func from(result: OpaquePointer?, connection: OpaquePointer) -> PostgresError {
-        guard let result else {
-            return PostgresError(PQstatus(connection) == CONNECTION_OK ? .other : .connectionLost)
-        }
-        let state = field(result, "C")
+        guard let result, let state = field(result, "C") else { return PostgresError(.connectionLost) }
         let constraint = field(result, "n")
-        guard let state else {
-            // libpq reports a lost connection without a SQLSTATE.
-            return PostgresError(PQstatus(connection) == CONNECTION_OK ? .other : .connectionLost)
-        }
         var kind = kind(forSQLState: state)
         if kind == .other, PQstatus(connection) != CONNECTION_OK { kind = .connectionLost }
         return PostgresError(kind, sqlState: state, constraintName: constraint)
