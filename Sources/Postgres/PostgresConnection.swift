@@ -419,6 +419,9 @@ public final class PostgresConnection: @unchecked Sendable {
         var kept: [OpaquePointer] = []
         kept.reserveCapacity(mains.count)
         var firstError: PostgresError?
+        // The connection was lost after everything but the `tolerated` statements succeeded:
+        // the caller's outcome stands, the connection is closed.
+        var lostAfterCommit = false
         for entry in sent {
             let isTolerated: Bool
             switch entry {
@@ -431,7 +434,14 @@ public final class PostgresConnection: @unchecked Sendable {
             }
             if isBroken {
                 PQclear(result)
-                if isTolerated { afterCommitFailures += 1 } else { firstError = firstError ?? PostgresError(.connectionLost) }
+                if isTolerated {
+                    if firstError == nil {
+                        afterCommitFailures += 1
+                        lostAfterCommit = true
+                    }
+                } else {
+                    firstError = firstError ?? PostgresError(.connectionLost)
+                }
                 break
             }
             let status = result.map(PQresultStatus) ?? PGRES_FATAL_ERROR
@@ -450,7 +460,13 @@ public final class PostgresConnection: @unchecked Sendable {
                 }
             default:
                 if isTolerated {
-                    if firstError == nil { afterCommitFailures += 1 }
+                    if firstError == nil {
+                        afterCommitFailures += 1
+                        // Without a SQLSTATE it is the connection that failed (PostgresError.from).
+                        if PostgresError.from(result: result, connection: handle).kind == .connectionLost {
+                            lostAfterCommit = true
+                        }
+                    }
                 } else if firstError == nil {
                     firstError = PostgresError.from(result: result, connection: handle)
                 }
@@ -465,14 +481,21 @@ public final class PostgresConnection: @unchecked Sendable {
                 // No ReadyForQuery after the statements: the server died after running them
                 // (FATAL in its place) or the conversation is out of step. The connection is
                 // lost either way; what ran may have committed, which COMMIT's callers report.
-                let reported = sync.map { PostgresError.from(result: $0, connection: handle) }
-                firstError = firstError ?? PostgresError(.connectionLost, sqlState: reported?.sqlState)
+                // When all but the statements after a COMMIT succeeded, the commit is known to
+                // stand: only those (whose implicit transaction ends at the Sync) are lost.
+                if firstError == nil && !tolerated.isEmpty {
+                    if !lostAfterCommit { afterCommitFailures += 1 }
+                    lostAfterCommit = true
+                } else {
+                    let reported = sync.map { PostgresError.from(result: $0, connection: handle) }
+                    firstError = firstError ?? PostgresError(.connectionLost, sqlState: reported?.sqlState)
+                }
             }
             PQclear(sync)
         }
         // A lost connection is never used again, even when libpq still calls it good (in
         // pipeline mode it reports a failed write before it has seen the socket close).
-        if firstError?.kind == .connectionLost { close() }
+        if firstError?.kind == .connectionLost || lostAfterCommit { close() }
         if let firstError {
             for result in kept { PQclear(result) }
             throw firstError
