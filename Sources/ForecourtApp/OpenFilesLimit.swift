@@ -7,9 +7,14 @@ import Darwin
 /// The process's open-files limit (`RLIMIT_NOFILE`), which every client connection counts
 /// against: `forecourt serve` raises it at start-up to fit `FORECOURT_MAX_CONNECTIONS`, or
 /// refuses to start naming both numbers (docs/operations.md, "Connections and open files").
-struct OpenFilesLimit: Equatable, Sendable, CustomStringConvertible {
-    var soft: UInt64
-    var hard: UInt64
+public struct OpenFilesLimit: Equatable, Sendable, CustomStringConvertible {
+    public var soft: UInt64
+    public var hard: UInt64
+
+    public init(soft: UInt64, hard: UInt64) {
+        self.soft = soft
+        self.hard = hard
+    }
 
     /// Descriptors the service holds besides its clients' connections, generously: the pool's
     /// database connections and the LISTEN connection, the two listening sockets, the event
@@ -22,7 +27,7 @@ struct OpenFilesLimit: Equatable, Sendable, CustomStringConvertible {
         UInt64(maximumConnections + poolSize + reserve)
     }
 
-    var description: String { "soft \(Self.text(soft)), hard \(Self.text(hard))" }
+    public var description: String { "soft \(Self.text(soft)), hard \(Self.text(hard))" }
 
     /// `RLIM_INFINITY` (all bits set, on Linux and the BSDs alike), which Swift cannot import.
     static let unlimited = UInt64.max
@@ -30,7 +35,7 @@ struct OpenFilesLimit: Equatable, Sendable, CustomStringConvertible {
     private static func text(_ value: UInt64) -> String { value == unlimited ? "unlimited" : "\(value)" }
 
     /// The process's current limit.
-    static func current() -> OpenFilesLimit? {
+    public static func current() -> OpenFilesLimit? {
         var limit = rlimit()
         guard getrlimit(resource, &limit) == 0 else { return nil }
         return OpenFilesLimit(soft: UInt64(limit.rlim_cur), hard: UInt64(limit.rlim_max))
@@ -38,7 +43,7 @@ struct OpenFilesLimit: Equatable, Sendable, CustomStringConvertible {
 
     /// Sets the process's limit; false when the system refuses (a hard limit above the current
     /// one needs privilege, and none may exceed `fs.nr_open`).
-    static func set(_ new: OpenFilesLimit) -> Bool {
+    public static func set(_ new: OpenFilesLimit) -> Bool {
         var limit = rlimit(rlim_cur: rlim_t(new.soft), rlim_max: rlim_t(new.hard))
         return setrlimit(resource, &limit) == 0
     }
@@ -50,12 +55,12 @@ struct OpenFilesLimit: Equatable, Sendable, CustomStringConvertible {
     #endif
 
     /// Why start-up stops: the limit cannot be raised to what the setting needs.
-    struct TooLow: Error, CustomStringConvertible {
+    public struct TooLow: Error, CustomStringConvertible {
         let maximumConnections: Int
         let needed: UInt64
         let limit: OpenFilesLimit
 
-        var description: String {
+        public var description: String {
             "FORECOURT_MAX_CONNECTIONS: \(maximumConnections) connections need an open-files limit of at least \(needed), "
                 + "but the limit is \(OpenFilesLimit.text(limit.soft)) and cannot be raised (hard limit \(OpenFilesLimit.text(limit.hard))); "
                 + "raise it (ulimit -n, systemd LimitNOFILE=) or lower FORECOURT_MAX_CONNECTIONS"
@@ -66,7 +71,7 @@ struct OpenFilesLimit: Equatable, Sendable, CustomStringConvertible {
     /// process may raise the hard limit too (root, `CAP_SYS_RESOURCE`). Returns the limit
     /// before and after when it changed it, nil when it already fitted.
     /// - Throws: `TooLow`, naming the setting, the connections, what they need and the limit.
-    static func ensure(
+    public static func ensure(
         maximumConnections: Int, needed: UInt64,
         current: () -> OpenFilesLimit? = OpenFilesLimit.current, set: (OpenFilesLimit) -> Bool = OpenFilesLimit.set
     ) throws(TooLow) -> (before: OpenFilesLimit, after: OpenFilesLimit)? {

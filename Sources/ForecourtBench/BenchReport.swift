@@ -124,7 +124,8 @@ struct BenchReport: Codable, Sendable {
             lines.append(
                 "idle: \(idle.sessions) authenticated TLS sessions (\(idle.refused) refused) took the service from "
                     + "\(idle.residentBeforeKiB / 1024) to \(idle.residentAfterKiB / 1024) MiB resident: "
-                    + "\(String(format: "%.1f", idle.kibPerSession)) KiB per session")
+                    + "\(String(format: "%.1f", idle.kibPerSession)) KiB per session"
+                    + (result.note.map { " (\($0))" } ?? ""))
         }
         if let baseline {
             lines += [

@@ -177,6 +177,7 @@ public final class RPCServer: Service, Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.recvAllocator, value: Self.receiveAllocator)
             .childChannelInitializer { [self] channel in
                 initializeConnection(channel)
             }
@@ -256,6 +257,11 @@ public final class RPCServer: Service, Sendable {
             return channel.eventLoop.makeFailedFuture(error)
         }
     }
+
+    /// Each connection keeps the buffer of its last socket read for the next one. NIO's default
+    /// starts at 2 KiB; an idle session's reads are a few hundred bytes, and a busy one's grow
+    /// the buffer after full reads, as before (docs/performance.md, "Idle sessions").
+    static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
 
     /// Asks every connection to finish and close; closes the rest after `grace`.
     private func drainConnections(grace: TimeAmount) async {

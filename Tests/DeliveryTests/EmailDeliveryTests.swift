@@ -162,7 +162,7 @@ extension DeliveryIntegrationTests {
                 #expect(relay.messages.map { $0["rcpt_tos"] } == [["wanted@example.org"]])
                 #expect(try await world.notifications(of: changedOrder).first?["last_error"] == "opted_out")
 
-                let dump = try pgDump(db.ownerConnectionString)
+                let dump = try await pgDump(db.ownerConnectionString)
                 #expect(dump.contains("order_confirmation"), "the dump holds the notifications")
                 for secret in ["wanted@example.org", "Wanted Ünïcode", "changed@example.org", "Thank you for your order"] {
                     #expect(!dump.contains(secret), "\(secret) is in the dump")

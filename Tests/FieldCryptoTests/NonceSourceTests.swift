@@ -25,7 +25,7 @@ import Glibc
     /// Descriptors are process-wide, so this runs in a child process (this test binary, running
     /// only `childSealsWithEveryDescriptorInUse`), where no descriptor is left free; sealing
     /// refills the nonce buffer several times there.
-    @Test func sealingNeedsNoFreeFileDescriptor() throws {
+    @Test func sealingNeedsNoFreeFileDescriptor() async throws {
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
         child.arguments = [
@@ -36,8 +36,14 @@ import Glibc
         child.standardOutput = output
         child.standardError = output
         try child.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        child.waitUntilExit()
+        // Read and waited for on a thread of its own, not a cooperative one (the child takes seconds).
+        let text = await withCheckedContinuation { continuation in
+            Thread {
+                let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                child.waitUntilExit()
+                continuation.resume(returning: text)
+            }.start()
+        }
         #expect(child.terminationReason == .exit, "the child crashed: \(text.suffix(2000))")
         #expect(child.terminationStatus == 0, "\(text.suffix(2000))")
         #expect(text.contains("sealed 1500 fields with no free descriptor"), "\(text.suffix(2000))")

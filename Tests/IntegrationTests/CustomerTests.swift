@@ -338,7 +338,7 @@ func readFeed(
             let queued = try owner.query("SELECT count(*) FROM forecourt.notifications").first?.decode(0, as: Int.self)
             #expect((queued ?? 0) > 0)  // and notifications
             // And pg_dump of the whole database, as an operator's backup would be.
-            everything += try pgDump(db.ownerConnectionString)
+            everything += try await pgDump(db.ownerConnectionString)
             for value in distinctive {
                 let lowered = value.lowercased()
                 let hex = Array(value.utf8).hexString

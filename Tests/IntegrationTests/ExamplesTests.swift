@@ -11,9 +11,10 @@ import TestSupport
     static let directory = TestEnvironment.repositoryDirectory + "/examples/python"
 
     /// Runs one example script to its end; its standard output, one JSON text per line.
-    func runPython(_ script: String, _ arguments: [String], service: TestService, key: String) throws -> [JSON] {
+    func runPython(_ script: String, _ arguments: [String], service: TestService, key: String) async throws -> [JSON] {
         let (process, output) = try startPython(script, arguments, service: service, key: key)
-        process.waitUntilExit()
+        // Waited for off the cooperative threads: the service it talks to runs on them.
+        try await exited(process)
         let text = try String(contentsOfFile: output, encoding: .utf8)
         #expect(process.terminationStatus == 0, "\(script): \(text)")
         return try lines(text)
@@ -60,7 +61,7 @@ import TestSupport
                 let crm = fixture.key(.crmSync)
 
                 // First cycle: three created, and no changes of others (its own come back as echoes).
-                let first = try runPython("crm_sync.py", ["--once", "--state", state, "--records", recordsFile], service: service, key: crm)
+                let first = try await runPython("crm_sync.py", ["--once", "--state", state, "--records", recordsFile], service: service, key: crm)
                 #expect(first.count == 1)
                 #expect(first.first?["pushed"] == ["created": 3])
                 #expect(first.first?["changes"] == [])
@@ -71,10 +72,10 @@ import TestSupport
                 let created = try await sales.call("customer.create", params: ["full_name": "Søren Ødegaard"])
                 await sales.close()
                 try await eventually(.seconds(20)) {
-                    let next = (try? runPython("crm_sync.py", ["--once", "--state", state], service: service, key: crm)) ?? []
+                    let next = (try? await runPython("crm_sync.py", ["--once", "--state", state], service: service, key: crm)) ?? []
                     return next.first?["changes"]?.arrayValue?.contains { $0["id"] == created["id"] } == true
                 }
-                let after = try runPython("crm_sync.py", ["--once", "--state", state], service: service, key: crm)
+                let after = try await runPython("crm_sync.py", ["--once", "--state", state], service: service, key: crm)
                 #expect(after.first?["changes"] == [], "the cursor moved past it")
             }
         }

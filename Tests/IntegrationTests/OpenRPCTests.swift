@@ -39,7 +39,8 @@ import TestSupport
             let committed = TestEnvironment.repositoryDirectory + "/docs/openrpc.json"
             var arguments = [TestEnvironment.repositoryDirectory + "/scripts/lib/openrpc_check.py", served.path, committed]
             if ProcessInfo.processInfo.environment["FORECOURT_UPDATE_OPENRPC"] == "1" { arguments.append("--update") }
-            let (status, output) = try runPython(arguments)
+            let command = arguments
+            let (status, output) = try await offloaded { try runPython(command) }
             #expect(status == 0, "\(output)")
         }
     }

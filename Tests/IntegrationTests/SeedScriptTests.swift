@@ -11,7 +11,7 @@ import TestSupport
 @Suite struct SeedScriptTests {
     @Test func seedMakesConsistentOrdersTheServiceReads() async throws {
         try await withTestDatabase { db in
-            let run = try runScript(
+            let run = try await runScript(
                 "seed", ["--url", db.ownerConnectionString, "--groups", "2", "--dealers", "2", "--customers", "100",
                          "--orders", "400", "--events", "10", "--seed", "0.25"])
             #expect(run.status == 0, "\(run.output)")
@@ -93,8 +93,8 @@ import TestSupport
         }
     }
 
-    @Test func seedRefusesBadArguments() throws {
-        let run = try runScript("seed", ["--url", "host=/nowhere", "--orders", "many"])
+    @Test func seedRefusesBadArguments() async throws {
+        let run = try await runScript("seed", ["--url", "host=/nowhere", "--orders", "many"])
         #expect(run.status == 2)
         #expect(run.output.contains("--orders"))
     }

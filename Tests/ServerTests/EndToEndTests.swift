@@ -162,28 +162,31 @@ struct EndToEndTests {
     }
 
     @Test func unauthenticatedConnectionIsClosedAfterTheTimeout() async throws {
-        // Timeouts are generous: tests run in parallel on a busy machine, and a TLS handshake
-        // plus a call must fit before them.
-        try await withTestServer({ $0.unauthenticatedTimeout = .seconds(2) }) { server in
-            let anonymous = try await server.connect()
-            #expect(try await anonymous.call("system.ping") == ["ok": true], "pings are allowed before authentication")
+        // Every connection starts under the timeout, the one that will authenticate too: it
+        // connects and authenticates first, with a timeout long enough for a TLS handshake and a
+        // call on a loaded machine. Its own timer is then due before the anonymous one's.
+        try await withTestServer({ $0.unauthenticatedTimeout = .seconds(5) }) { server in
             let authenticated = try await server.connect()
             try await authenticated.authenticate(apiKey: TestServer.testKey)
-            try await within { await anonymous.waitUntilClosed() }
-            try await Task.sleep(for: .milliseconds(500))
-            #expect(anonymous.isClosed)
+            let connected = ContinuousClock.now
+            let anonymous = try await server.connect()
+            #expect(try await anonymous.call("system.ping") == ["ok": true], "pings are allowed before authentication")
+            try await within(.seconds(60)) { await anonymous.waitUntilClosed() }
+            #expect(ContinuousClock.now - connected >= .seconds(5), "closed by the timeout, not before")
             #expect(try await authenticated.call("system.ping") == ["ok": true], "authenticated connections stay")
             await authenticated.close()
         }
     }
 
     @Test func idleConnectionIsClosed() async throws {
-        try await withTestServer({ $0.idleTimeout = .seconds(2) }) { server in
+        // The idle timer runs from the TLS handshake, so the timeout leaves room for connecting
+        // and authenticating on a loaded machine; the request outlasts it more than twice.
+        try await withTestServer({ $0.idleTimeout = .seconds(5) }) { server in
             let client = try await server.connect()
             try await client.authenticate(apiKey: TestServer.testKey)
             // A request running longer than the idle timeout keeps the connection.
-            #expect(try await client.call("test.sleep", params: ["ms": 4500]) == ["slept": 4500])
-            try await within { await client.waitUntilClosed() }
+            #expect(try await client.call("test.sleep", params: ["ms": 11_000]) == ["slept": 11_000])
+            try await within(.seconds(60)) { await client.waitUntilClosed() }
             #expect(client.isClosed)
         }
     }
@@ -305,7 +308,12 @@ struct EndToEndTests {
     }
 
     @Test func connectionsBeyondTheMaximumAreClosed() async throws {
-        try await withTestServer({ $0.maximumConnections = 2 }) { server in
+        // The connections stay unauthenticated: a long unauthenticated timeout, so that none is
+        // closed by it while the test runs on a loaded machine and the counts hold.
+        try await withTestServer({
+            $0.maximumConnections = 2
+            $0.unauthenticatedTimeout = .minutes(5)
+        }) { server in
             let first = try await server.connect()
             let second = try await server.connect()
             try await eventually { server.server.connectionCount == 2 }

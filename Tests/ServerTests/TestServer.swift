@@ -198,7 +198,7 @@ func withTestServer(
 }
 
 /// `operation`'s result, or `TimedOut` after `limit`.
-func within<T: Sendable>(_ limit: Duration = .seconds(10), _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+func within<T: Sendable>(_ limit: Duration = .seconds(60), _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T.self) { group in
         group.addTask { try await operation() }
         group.addTask {

@@ -22,8 +22,9 @@ public struct TimedOut: Error {
 }
 
 /// Waits for `condition`, polling; throws `TimedOut` after `limit` (a safety net against
-/// hangs, not a performance assertion).
-public func eventually(_ limit: Duration = .seconds(10), _ condition: () async -> Bool) async throws {
+/// hangs, not a performance assertion: generous, since the suite runs its tests in parallel on
+/// machines with two cores).
+public func eventually(_ limit: Duration = .seconds(60), _ condition: () async -> Bool) async throws {
     let deadline = ContinuousClock.now + limit
     while !(await condition()) {
         guard ContinuousClock.now < deadline else { throw TimedOut() }
@@ -31,10 +32,15 @@ public func eventually(_ limit: Duration = .seconds(10), _ condition: () async -
     }
 }
 
-/// `pg_dump --data-only` of a database (plain SQL), as an operator's backup would hold it.
+/// `pg_dump --data-only` of a database (plain SQL), as an operator's backup would hold it,
+/// run off the cooperative threads (`offloaded`).
 /// Throws when `pg_dump` is missing or fails: a check that searches the dump must not pass
 /// on an empty one.
-public func pgDump(_ connectionString: String) throws -> String {
+public func pgDump(_ connectionString: String) async throws -> String {
+    try await offloaded { try pgDumpBlocking(connectionString) }
+}
+
+private func pgDumpBlocking(_ connectionString: String) throws -> String {
     let binary = (ProcessInfo.processInfo.environment["FC_PGBIN"] ?? "/usr/lib/postgresql/15/bin") + "/pg_dump"
     guard FileManager.default.isExecutableFile(atPath: binary) else {
         throw TestSetupError("\(binary) is missing: install postgresql-15 (scripts/test does)")

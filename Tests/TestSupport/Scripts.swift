@@ -13,8 +13,14 @@ public struct ScriptRun: Sendable {
     }
 }
 
-/// Runs `scripts/<name>` of this repository with `arguments` and waits for it.
-public func runScript(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> ScriptRun {
+/// Runs `scripts/<name>` of this repository with `arguments` and waits for it, on a thread of
+/// its own (`offloaded`): a script runs for seconds, and a cooperative thread blocked that long
+/// stalls every other test of the process.
+public func runScript(_ name: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> ScriptRun {
+    try await offloaded { try runScriptBlocking(name, arguments, environment: environment) }
+}
+
+private func runScriptBlocking(_ name: String, _ arguments: [String], environment: [String: String]) throws -> ScriptRun {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: TestEnvironment.repositoryDirectory + "/scripts/" + name)
     process.arguments = arguments
