@@ -113,4 +113,40 @@ import TestSupport
             #expect(!line.contains("\n"))
         }
     }
+
+    /// `forecourt migrate` and `forecourt serve`'s start-up act on what `AppRole.check` finds
+    /// (the kinds it finds are the test above). Making forecourt_app a superuser or BYPASSRLS
+    /// here would open every other test's database of the cluster while it runs: instead, in
+    /// this database only, the `forecourt` schema goes to a role forecourt_app is a member of.
+    @Test func migrateAndServeRefuseAServiceRoleThatWouldBypassRowLevelSecurity() async throws {
+        try await withTestDatabase { db in
+            let owner = try db.ownerConnection()
+            defer { owner.close() }
+            let url = db.ownerConnectionString
+            let migrations = TestEnvironment.migrationsDirectory
+            let schemaOwner = "fc_schema_owner_\(UUID().uuidString.prefix(8).lowercased())"
+            try owner.execute(
+                unsafeSQL: """
+                    CREATE ROLE \(schemaOwner) NOLOGIN; ALTER SCHEMA forecourt OWNER TO \(schemaOwner);
+                    GRANT \(schemaOwner) TO \(AppRole.name);
+                    """)
+            defer {
+                try? owner.execute(
+                    unsafeSQL: """
+                        REVOKE \(schemaOwner) FROM \(AppRole.name); ALTER SCHEMA forecourt OWNER TO CURRENT_USER;
+                        DROP ROLE \(schemaOwner);
+                        """)
+            }
+            let refused = #expect(throws: ServiceRunner.StartupError.self) {
+                try ServiceRunner.checkDatabase(url: url, statementCache: true, migrationsDirectory: migrations)
+            }
+            #expect(refused?.description.hasPrefix("FORECOURT_DATABASE_URL: row-level security would not hold") == true)
+            #expect(throws: ExitCode(1)) { try MigrateCommand.parse(["--database-url", url, "--migrations", migrations]).run() }
+
+            // Once the membership is gone, both go ahead.
+            try owner.execute(unsafeSQL: "REVOKE \(schemaOwner) FROM \(AppRole.name)")
+            try ServiceRunner.checkDatabase(url: url, statementCache: true, migrationsDirectory: migrations)
+            try MigrateCommand.parse(["--database-url", url, "--migrations", migrations]).run()
+        }
+    }
 }
