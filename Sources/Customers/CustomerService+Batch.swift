@@ -138,7 +138,7 @@ extension CustomerService {
             if let target = known[record.externalRef] {
                 if target.outcome(record, mac: mac, crypto: crypto) == .updated { toSeal.append((index, target.id)) }
             } else {
-                toSeal.append((index, UUID()))
+                toSeal.append((index, UUID.random()))
             }
         }
         let sealedList = try await Self.sealInParallel(
@@ -176,7 +176,7 @@ extension CustomerService {
                         fresh = ready
                     } else {
                         // Its customer took another external_ref since step 1: a new customer.
-                        fresh = try crypto.seal(record.content, id: UUID(), contentMAC: macList[index])
+                        fresh = try crypto.seal(record.content, id: UUID.random(), contentMAC: macList[index])
                     }
                     creates.append((fresh, record))
                     results.append(CustomerUpsertResult(externalRef: record.externalRef, id: fresh.id, outcome: .created))

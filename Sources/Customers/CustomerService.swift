@@ -34,7 +34,7 @@ public final class CustomerService: Sendable {
     /// `customer.create`.
     public func create(caller: Principal, externalRef: String?, content: CustomerContent) async throws -> Customer {
         let group = try caller.requireGroup()
-        let id = UUID()
+        let id = UUID.random()
         let sealed = try crypto(group).seal(content, id: id)
         return try await database.transaction(.group(group), principal: caller.id) { connection in
             let stored = try Self.uniqueExternalRef {

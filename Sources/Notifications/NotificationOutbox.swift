@@ -24,32 +24,26 @@ public enum NotificationOutbox {
     ///
     /// Each (order, kind, channel, revision) is queued at most once, whatever the retries:
     /// `revision` is 0 for every kind but `delay`, which passes the seq of the order event that
-    /// caused it (one delay notification per revision); nil is the seq of the order's latest
-    /// timeline entry (written earlier in the transaction, with the order row locked). An
-    /// erased customer gets nothing. Runs inside the caller's transaction, scoped to the
-    /// order's group, queued to go out with its next round trip (`PostgresConnection.enqueue`).
+    /// caused it (one delay notification per revision). An erased customer gets nothing. Runs
+    /// inside the caller's transaction, scoped to the order's group, queued to go out with its
+    /// next round trip (`PostgresConnection.enqueue`); the dispatchers are woken once it has
+    /// committed (`PostgresConnection.notifyAfterCommit`, an empty payload: nothing but a
+    /// wake-up passes through PostgreSQL's notification queue). The wake-up is sent whether or
+    /// not the customer opted into anything: a dispatcher woken for nothing finds nothing due.
     public static func queue(
-        _ connection: PostgresConnection, group: UUID, orderID: UUID, kind: NotificationKind, revision: Int? = 0
+        _ connection: PostgresConnection, group: UUID, orderID: UUID, kind: NotificationKind, revision: Int = 0
     ) throws {
-        // The dispatchers' wake-up is part of the statement: sent at COMMIT only if a row was
-        // queued, never for a rolled-back change; repeats within one transaction are folded
-        // into one by PostgreSQL. One statement, so it can wait for the next round trip.
         try connection.enqueue(
             """
-            WITH queued AS (
-                INSERT INTO forecourt.notifications (dealer_group_id, id, order_id, kind, channel, revision)
-                SELECT o.dealer_group_id, gen_random_uuid(), o.id, \(kind.rawValue), ch.channel,
-                    coalesce(\(revision)::int8, (SELECT max(e.seq) FROM forecourt.order_events e
-                        WHERE e.dealer_group_id = o.dealer_group_id AND e.order_id = o.id))
-                FROM forecourt.orders o
-                JOIN forecourt.customers c ON c.dealer_group_id = o.dealer_group_id AND c.id = o.customer_id
-                CROSS JOIN LATERAL (VALUES ('email', c.notify_email), ('sms', c.notify_sms)) AS ch(channel, wanted)
-                WHERE o.dealer_group_id = \(group) AND o.id = \(orderID) AND ch.wanted AND c.erased_at IS NULL
-                ON CONFLICT (dealer_group_id, order_id, kind, channel, revision) DO NOTHING
-                RETURNING 1
-            )
-            SELECT pg_notify(\(notifyChannel), '') WHERE EXISTS (SELECT 1 FROM queued)
+            INSERT INTO forecourt.notifications (dealer_group_id, id, order_id, kind, channel, revision)
+            SELECT o.dealer_group_id, gen_random_uuid(), o.id, \(kind.rawValue), ch.channel, \(revision)
+            FROM forecourt.orders o
+            JOIN forecourt.customers c ON c.dealer_group_id = o.dealer_group_id AND c.id = o.customer_id
+            CROSS JOIN LATERAL (VALUES ('email', c.notify_email), ('sms', c.notify_sms)) AS ch(channel, wanted)
+            WHERE o.dealer_group_id = \(group) AND o.id = \(orderID) AND ch.wanted AND c.erased_at IS NULL
+            ON CONFLICT (dealer_group_id, order_id, kind, channel, revision) DO NOTHING
             """)
+        try connection.notifyAfterCommit(channel: notifyChannel, payload: "")
     }
 }
 

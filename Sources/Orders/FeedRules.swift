@@ -100,7 +100,7 @@ enum FeedRules {
         if current.vin == nil, vin != nil { notifications.append(.vinAssigned) }
         if (onHold && !current.onHold) || etaMovedLater { notifications.append(.delay) }
         let entry = OrderEventEntry(
-            group: group, orderID: current.id, event: event.kind.rawValue, source: source, occurredAt: event.occurredAt,
+            group: group, orderID: current.id, seq: history.seq, event: event.kind.rawValue, source: source, occurredAt: event.occurredAt,
             late: late, note: event.note, reason: event.reason, eta: event.eta?.description, vin: event.vin,
             scheduledWeek: event.scheduledWeek)
         // Leaving `ordered` records the forecast the order then carries, after its read back.
@@ -134,12 +134,15 @@ enum FeedRules {
         let newerHoldOrRelease: Bool
         /// An applied ETA occurred after this event.
         let newerETA: Bool
+        /// The seq of the timeline entry this event makes (taken with the lock).
+        let seq: Int
 
-        init(_ result: PostgresResult) throws {
+        init(_ result: PostgresResult, seq: Int) throws {
             guard let row = result.first else { throw PostgresError(.decoding, context: "feed history") }
             repeated = try row.decode(0)
             newerHoldOrRelease = try row.decode(1)
             newerETA = try row.decode(2)
+            self.seq = seq
         }
     }
 

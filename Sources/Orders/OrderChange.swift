@@ -18,12 +18,7 @@ public struct OrderChange: Sendable, Equatable {
     }
 
     public var payload: String {
-        payloadPrefix + (seq.map(String.init) ?? "-")
-    }
-
-    /// The payload up to its seq: `group dealer order event ` (for SQL that appends the seq).
-    public var payloadPrefix: String {
-        [group, dealerID, orderID].map { $0.uuidString.lowercased() }.joined(separator: " ") + " \(event) "
+        [group, dealerID, orderID].map { $0.uuidString.lowercased() }.joined(separator: " ") + " \(event) \(seq.map(String.init) ?? "-")"
     }
 
     /// Parses a payload; nil for anything else.

@@ -68,11 +68,12 @@ public final class OrderService: Sendable {
         // Dealer roles create orders of their own dealer only; another dealer is not theirs to see.
         if caller.role.isDealerScoped, dealerID != caller.dealerID { throw DomainError.notFound("dealer") }
         let requestHash = cipher.mac(Self.canonicalCreate(new, dealerID: dealerID), purpose: "idempotency/order.create")
-        let orderID = UUID()
+        let orderID = UUID.random()
         let order = try await database.transaction(.group(group), principal: caller.id) { connection -> Order in
             // Claim the key first. A concurrent call with the same key blocks on our row here
             // until we end; then it finds the key taken and returns our order. The customer
-            // and the dealer are checked in the same round trip (with the transaction's start).
+            // and the dealer are checked, and the timeline entry's seq taken, in the same round
+            // trip (with the transaction's start).
             let first = try connection.queries([
                 """
                 INSERT INTO forecourt.idempotency_keys (dealer_group_id, key, method, request_hash, object_id)
@@ -84,6 +85,7 @@ public final class OrderService: Sendable {
                         WHERE dealer_group_id = \(group) AND id = \(new.customerID) AND erased_at IS NULL),
                     EXISTS (SELECT 1 FROM forecourt.dealers WHERE dealer_group_id = \(group) AND id = \(dealerID))
                 """,
+                Self.nextSeqQuery,
             ])
             if first[0].count != 1 {
                 return try Self.existing(connection, group: group, key: new.idempotencyKey, requestHash: requestHash)
@@ -104,8 +106,9 @@ public final class OrderService: Sendable {
                     \(new.options))
                 """)
             try DelayRule.refreshOverdue(connection, group: group, orderID: orderID)
+            let entry = OrderEventEntry(group: group, orderID: orderID, seq: try Self.seq(first[2]), event: "ordered", source: "dealer")
             return try Self.finishChange(
-                connection, OrderEventEntry(group: group, orderID: orderID, event: "ordered", source: "dealer"),
+                connection, entry,
                 dealerID: dealerID, caller: caller, method: "order.create", queue: [.orderConfirmation])
         }
         return order.visible(to: caller)
@@ -159,9 +162,8 @@ public final class OrderService: Sendable {
         let group = try caller.requireGroup()
         let dealer = caller.role.isDealerScoped ? caller.dealerID : nil
         return try await database.transaction(.group(group), principal: caller.id) { connection -> Order in
-            guard let current = try Self.find(connection, .id(amendment.id), group: group, dealer: dealer, lock: true) else {
-                throw DomainError.notFound("order")
-            }
+            let (found, seq) = try Self.lock(connection, .id(amendment.id), group: group, dealer: dealer)
+            guard let current = found else { throw DomainError.notFound("order") }
             guard current.stage.mayAmend else {
                 throw DomainError.invalidTransition("an order can be amended only in stage ordered")
             }
@@ -182,7 +184,7 @@ public final class OrderService: Sendable {
                 WHERE dealer_group_id = \(group) AND id = \(current.id)
                 """)
             return try Self.finishChange(
-                connection, OrderEventEntry(group: group, orderID: current.id, event: "amended", source: "dealer"),
+                connection, OrderEventEntry(group: group, orderID: current.id, seq: seq, event: "amended", source: "dealer"),
                 dealerID: current.dealerID, caller: caller, method: "order.amend")
         }
     }
@@ -191,9 +193,8 @@ public final class OrderService: Sendable {
         let group = try caller.requireGroup()
         let dealer = caller.role.isDealerScoped ? caller.dealerID : nil
         return try await database.transaction(.group(group), principal: caller.id) { connection -> Order in
-            guard let current = try Self.find(connection, .id(id), group: group, dealer: dealer, lock: true) else {
-                throw DomainError.notFound("order")
-            }
+            let (found, seq) = try Self.lock(connection, .id(id), group: group, dealer: dealer)
+            guard let current = found else { throw DomainError.notFound("order") }
             guard current.stage.mayCancel else {
                 throw DomainError.invalidTransition("an order can be cancelled only before stage frame")
             }
@@ -204,7 +205,7 @@ public final class OrderService: Sendable {
                     on_hold = false, hold_reason = NULL, overdue_at = NULL, version = version + 1, updated_at = now()
                 WHERE dealer_group_id = \(group) AND id = \(id)
                 """)
-            let entry = OrderEventEntry(group: group, orderID: id, event: "cancelled", source: "dealer", reason: reason)
+            let entry = OrderEventEntry(group: group, orderID: id, seq: seq, event: "cancelled", source: "dealer", reason: reason)
             return try Self.finishChange(
                 connection, entry, dealerID: current.dealerID, caller: caller, method: "order.cancel")
         }
@@ -226,6 +227,15 @@ public final class OrderService: Sendable {
         _ connection: PostgresConnection, _ reference: OrderReference, group: UUID?, dealer: UUID?, lock: Bool
     ) throws -> Order? {
         try connection.query(findQuery(reference, group: group, dealer: dealer, lock: lock)).first.map(Order.init)
+    }
+
+    /// The order locked (`FOR UPDATE`) as `find` finds it, and the seq its change's timeline
+    /// entry will have, in one round trip (with the transaction's start).
+    static func lock(
+        _ connection: PostgresConnection, _ reference: OrderReference, group: UUID?, dealer: UUID?
+    ) throws -> (Order?, Int) {
+        let results = try connection.queries([findQuery(reference, group: group, dealer: dealer, lock: true), nextSeqQuery])
+        return (try results[0].first.map(Order.init), try seq(results[1]))
     }
 
     /// The statement of `find`. With the caller's `group` it is a primary-key probe; without

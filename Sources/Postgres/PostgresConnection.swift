@@ -27,6 +27,12 @@ public final class PostgresConnection: @unchecked Sendable {
     private var begun = false
     private var committed = false
     private var queued = 0
+    /// What `notifyAfterCommit` asked for (channel, payload), and the role of the transaction
+    /// (the statement that sends them acts as it too).
+    private var notifications: [(channel: String, payload: String)] = []
+    private var role: String?
+    /// Statements sent after a COMMIT that failed (their NOTIFYs were lost; the commit stands).
+    public private(set) var afterCommitFailures = 0
     /// Network round trips made so far (each a flush of requests and a wait for their answers).
     public private(set) var roundTrips = 0
 
@@ -132,6 +138,39 @@ public final class PostgresConnection: @unchecked Sendable {
         queued += 1
     }
 
+    /// Sends `NOTIFY channel, payload` once the transaction has committed, in the same round
+    /// trip as its COMMIT, as a transaction of its own with `synchronous_commit` off; duplicates
+    /// are sent once, and nothing is sent if the transaction rolls back or sent nothing.
+    ///
+    /// Why not `pg_notify` inside the transaction: PostgreSQL serialises every committing
+    /// transaction that has notified, from before its commit record until it is flushed
+    /// (a lock on "database 0" in `PreCommit_Notify`), so notifying writers commit one WAL
+    /// flush at a time, with no group commit. Sent right after the COMMIT, by the same
+    /// session, the notification is as good a hint: it names only committed changes, and the
+    /// lock is held for an asynchronous commit of nothing but the notification. A notification
+    /// that fails to go (the notification queue is full, the connection breaks after the
+    /// COMMIT) is lost, the change stands, and `afterCommitFailures` counts it.
+    public func notifyAfterCommit(channel: String, payload: String) throws(PostgresError) {
+        guard inTransaction else { throw PostgresError(.other, context: "notifyAfterCommit outside a transaction") }
+        try requireOpenTransaction()
+        if !notifications.contains(where: { $0.channel == channel && $0.payload == payload }) {
+            notifications.append((channel, payload))
+        }
+    }
+
+    /// The statements that follow COMMIT for `notifyAfterCommit`, in the same round trip: an
+    /// implicit transaction (it ends at the Sync) acting as the transaction's role, with an
+    /// asynchronous commit.
+    private var afterCommit: [PostgresQuery] {
+        guard !notifications.isEmpty else { return [] }
+        let settings = TransactionStart(role: role, settings: [(name: "synchronous_commit", value: "off")]).settingsQuery
+        let notify: PostgresQuery = """
+            SELECT count(pg_notify(channel, payload))
+            FROM unnest(\(notifications.map(\.channel))::text[], \(notifications.map(\.payload))::text[]) AS n(channel, payload)
+            """
+        return (settings.map { [$0] } ?? []) + [notify]
+    }
+
     /// Ends the transaction with `query` as its last statement: everything queued, `query` and
     /// COMMIT go out in one round trip, and `query`'s result is returned once the commit has
     /// succeeded (the changed row, read back). Nothing may run in the transaction after it.
@@ -150,7 +189,7 @@ public final class PostgresConnection: @unchecked Sendable {
         begun = true
         do throws(PostgresError) {
             let results = try roundTripPreparingAgain(
-                leading: leading, queries, trailing: [Self.commit], startsTransaction: starts)
+                leading: leading, queries, trailing: [Self.commit], tolerated: afterCommit, startsTransaction: starts)
             committed = true
             return results
         } catch where error.kind == .connectionLost {
@@ -197,11 +236,14 @@ public final class PostgresConnection: @unchecked Sendable {
         begun = false
         committed = false
         queued = 0
+        notifications = []
+        role = start.role
         pending = [start.readOnly ? Self.beginReadOnly : Self.begin]
         if let settings = start.settingsQuery { pending.append(settings) }
         defer {
             inTransaction = false
             pending = []
+            notifications = []
         }
         let value: T
         do {
@@ -215,7 +257,7 @@ public final class PostgresConnection: @unchecked Sendable {
         let leading = pending
         pending = []
         do throws(PostgresError) {
-            try roundTrip(leading: leading, Self.commit, trailing: [])
+            _ = try roundTrip(leading: leading, [Self.commit], trailing: [], tolerated: afterCommit)
         } catch where error.kind == .connectionLost {
             throw PostgresError(.commitOutcomeUnknown, sqlState: error.sqlState)
         } catch {
@@ -282,14 +324,15 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     private func roundTripPreparingAgain(
-        leading: [PostgresQuery], _ mains: [PostgresQuery], trailing: [PostgresQuery], startsTransaction: Bool
+        leading: [PostgresQuery], _ mains: [PostgresQuery], trailing: [PostgresQuery], tolerated: [PostgresQuery] = [],
+        startsTransaction: Bool
     ) throws(PostgresError) -> [PostgresResult] {
         do throws(PostgresError) {
-            return try roundTrip(leading: leading, mains, trailing: trailing)
+            return try roundTrip(leading: leading, mains, trailing: trailing, tolerated: tolerated)
         } catch where error.sqlState == "26000" && preparesStatements && startsTransaction && !isBroken {
             statements.removeAll(keepingCapacity: true)
             rollBackIfNeeded()
-            return try roundTrip(leading: leading, mains, trailing: trailing)
+            return try roundTrip(leading: leading, mains, trailing: trailing, tolerated: tolerated)
         }
     }
 
@@ -299,10 +342,14 @@ public final class PostgresConnection: @unchecked Sendable {
         try roundTrip(leading: leading, [main], trailing: trailing)[0]
     }
 
-    /// Sends `leading`, `mains` and `trailing` in one pipeline followed by one Sync, and reads
-    /// every result: one network round trip. Returns the results of `mains`; the others are
-    /// checked and freed. The first failure is thrown (statements after it did not run).
-    private func roundTrip(leading: [PostgresQuery], _ mains: [PostgresQuery], trailing: [PostgresQuery]) throws(PostgresError) -> [PostgresResult] {
+    /// Sends `leading`, `mains`, `trailing` and `tolerated` in one pipeline followed by one
+    /// Sync, and reads every result: one network round trip. Returns the results of `mains`;
+    /// the others are checked and freed. The first failure is thrown (statements after it did
+    /// not run), but for a failure of a `tolerated` statement (those after a COMMIT: the
+    /// transaction stands), which is only counted in `afterCommitFailures`.
+    private func roundTrip(
+        leading: [PostgresQuery], _ mains: [PostgresQuery], trailing: [PostgresQuery], tolerated: [PostgresQuery] = []
+    ) throws(PostgresError) -> [PostgresResult] {
         guard !closed else { throw PostgresError(.connectionLost) }
         guard PQenterPipelineMode(handle) == 1 else {
             // libpq is not idle on this connection: out of step, so not to be used again.
@@ -312,13 +359,13 @@ public final class PostgresConnection: @unchecked Sendable {
         // What was sent, in order: a statement to prepare (its cache key and name), or a
         // statement to run (whether its result is the one returned).
         enum Sent {
-            case prepare(StatementKey, String)
-            case run(keep: Bool)
+            case prepare(StatementKey, String, tolerated: Bool)
+            case run(keep: Bool, tolerated: Bool)
         }
         var sent: [Sent] = []
-        sent.reserveCapacity(leading.count + mains.count + trailing.count + 1)
+        sent.reserveCapacity(leading.count + mains.count + trailing.count + tolerated.count + 1)
         var sendError: PostgresError?
-        func send(_ query: PostgresQuery, keep: Bool) {
+        func send(_ query: PostgresQuery, keep: Bool, tolerated: Bool = false) {
             guard sendError == nil else { return }
             let ok: Bool
             if preparesStatements {
@@ -334,7 +381,7 @@ public final class PostgresConnection: @unchecked Sendable {
                             sendError = failure(nil)
                             return
                         }
-                        sent.append(.run(keep: false))
+                        sent.append(.run(keep: false, tolerated: tolerated))
                     }
                     nextStatement += 1
                     name = "fc\(nextStatement)"
@@ -345,7 +392,7 @@ public final class PostgresConnection: @unchecked Sendable {
                         sendError = failure(nil)
                         return
                     }
-                    sent.append(.prepare(key, name))
+                    sent.append(.prepare(key, name, tolerated: tolerated))
                 }
                 ok = withParameterPointers(query.bindings) { count, _, values, lengths, formats in
                     PQsendQueryPrepared(handle, name, count, values, lengths, formats, 1)
@@ -355,11 +402,12 @@ public final class PostgresConnection: @unchecked Sendable {
                     PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 1)
                 } == 1
             }
-            if ok { sent.append(.run(keep: keep)) } else { sendError = failure(nil) }
+            if ok { sent.append(.run(keep: keep, tolerated: tolerated)) } else { sendError = failure(nil) }
         }
         for query in leading { send(query, keep: false) }
         for query in mains { send(query, keep: true) }
         for query in trailing { send(query, keep: false) }
+        for query in tolerated { send(query, keep: false, tolerated: true) }
         if sendError == nil, PQpipelineSync(handle) != 1 { sendError = failure(nil) }
         roundTrips += 1
         if let sendError {
@@ -371,7 +419,14 @@ public final class PostgresConnection: @unchecked Sendable {
         var kept: [OpaquePointer] = []
         kept.reserveCapacity(mains.count)
         var firstError: PostgresError?
+        // The connection was lost after everything but the `tolerated` statements succeeded:
+        // the caller's outcome stands, the connection is closed.
+        var lostAfterCommit = false
         for entry in sent {
+            let isTolerated: Bool
+            switch entry {
+            case .prepare(_, _, let tolerated), .run(_, let tolerated): isTolerated = tolerated
+            }
             // Each command's results end with a NULL.
             var result: OpaquePointer?
             while let next = PQgetResult(handle) {
@@ -379,7 +434,14 @@ public final class PostgresConnection: @unchecked Sendable {
             }
             if isBroken {
                 PQclear(result)
-                firstError = firstError ?? PostgresError(.connectionLost)
+                if isTolerated {
+                    if firstError == nil {
+                        afterCommitFailures += 1
+                        lostAfterCommit = true
+                    }
+                } else {
+                    firstError = firstError ?? PostgresError(.connectionLost)
+                }
                 break
             }
             let status = result.map(PQresultStatus) ?? PGRES_FATAL_ERROR
@@ -388,16 +450,26 @@ public final class PostgresConnection: @unchecked Sendable {
                 PQclear(result)
             case PGRES_COMMAND_OK, PGRES_TUPLES_OK:
                 switch entry {
-                case .prepare(let key, let name):
+                case .prepare(let key, let name, _):
                     statements[key] = name
                     PQclear(result)
-                case .run(keep: true):
+                case .run(keep: true, _):
                     kept.append(result!)
-                case .run(keep: false):
+                case .run(keep: false, _):
                     PQclear(result)
                 }
             default:
-                if firstError == nil { firstError = PostgresError.from(result: result, connection: handle) }
+                if isTolerated {
+                    if firstError == nil {
+                        afterCommitFailures += 1
+                        // Without a SQLSTATE it is the connection that failed (PostgresError.from).
+                        if PostgresError.from(result: result, connection: handle).kind == .connectionLost {
+                            lostAfterCommit = true
+                        }
+                    }
+                } else if firstError == nil {
+                    firstError = PostgresError.from(result: result, connection: handle)
+                }
                 PQclear(result)
             }
         }
@@ -409,14 +481,21 @@ public final class PostgresConnection: @unchecked Sendable {
                 // No ReadyForQuery after the statements: the server died after running them
                 // (FATAL in its place) or the conversation is out of step. The connection is
                 // lost either way; what ran may have committed, which COMMIT's callers report.
-                let reported = sync.map { PostgresError.from(result: $0, connection: handle) }
-                firstError = firstError ?? PostgresError(.connectionLost, sqlState: reported?.sqlState)
+                // When all but the statements after a COMMIT succeeded, the commit is known to
+                // stand: only those (whose implicit transaction ends at the Sync) are lost.
+                if firstError == nil && !tolerated.isEmpty {
+                    if !lostAfterCommit { afterCommitFailures += 1 }
+                    lostAfterCommit = true
+                } else {
+                    let reported = sync.map { PostgresError.from(result: $0, connection: handle) }
+                    firstError = firstError ?? PostgresError(.connectionLost, sqlState: reported?.sqlState)
+                }
             }
             PQclear(sync)
         }
         // A lost connection is never used again, even when libpq still calls it good (in
         // pipeline mode it reports a failed write before it has seen the socket close).
-        if firstError?.kind == .connectionLost { close() }
+        if firstError?.kind == .connectionLost || lostAfterCommit { close() }
         if let firstError {
             for result in kept { PQclear(result) }
             throw firstError

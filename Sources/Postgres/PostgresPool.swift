@@ -145,6 +145,12 @@ public final class PostgresPool: Service, Sendable {
                 }
             }
             let before = connection.roundTrips
+            let failuresBefore = connection.afterCommitFailures
+            defer {
+                if connection.afterCommitFailures > failuresBefore {
+                    logger.warning("notifications after a commit were not sent; the change stands (docs/architecture.md, \"Transactions\")")
+                }
+            }
             do {
                 let value = try body(connection)
                 countRoundTrips(connection.roundTrips - before)

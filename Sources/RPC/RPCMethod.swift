@@ -6,14 +6,11 @@ public struct MethodContext: Sendable {
     public let session: Session
     /// The authenticated principal; nil only for methods open to unauthenticated sessions.
     public let principal: Principal?
-    /// Repeated in the server log and in -32603 errors.
-    public let correlationID: String
     public let logger: Logger
 
-    public init(session: Session, principal: Principal?, correlationID: String, logger: Logger) {
+    public init(session: Session, principal: Principal?, logger: Logger) {
         self.session = session
         self.principal = principal
-        self.correlationID = correlationID
         self.logger = logger
     }
 

@@ -1,5 +1,5 @@
 import Foundation
-import Postgres
+@testable import Postgres
 import Testing
 import TestSupport
 
@@ -250,6 +250,77 @@ private struct Boom: Error {}
             #expect(atCommit?.kind == .checkViolation)
             #expect(connection.isUsable)
             #expect(try connection.query("SELECT count(*) FROM public.scratch").first!.decode(0, as: Int.self) == 0)
+        }
+    }
+    /// What a LISTENing connection has received within a few seconds, once `count` arrived.
+    private static func received(_ listener: PostgresConnection, count: Int) async throws -> [String] {
+        var payloads: [String] = []
+        for _ in 0..<50 where payloads.count < count {
+            try listener.execute(unsafeSQL: "SELECT 1")
+            payloads += try listener.consumeNotifications().map(\.payload)
+            if payloads.count < count { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        return payloads
+    }
+
+    @Test func notificationsAfterCommitGoOutInTheCommitsRoundTripOnceAndOnlyIfItCommits() async throws {
+        try await withTestDatabase { db in
+            try makeScratchTable(db)
+            let listener = try db.ownerConnection()
+            defer { listener.close() }
+            try listener.execute(unsafeSQL: "LISTEN fc_after_commit")
+            let connection = try db.ownerConnection()
+            defer { connection.close() }
+            let before = connection.roundTrips
+            try connection.transaction(Self.start) { connection in
+                try connection.enqueue("INSERT INTO public.scratch VALUES (1, 'a')")
+                try connection.notifyAfterCommit(channel: "fc_after_commit", payload: "one")
+                try connection.notifyAfterCommit(channel: "fc_after_commit", payload: "one")
+                try connection.notifyAfterCommit(channel: "fc_after_commit", payload: "two")
+            }
+            // The insert, COMMIT and the NOTIFYs: one round trip.
+            #expect(connection.roundTrips - before == 1)
+            #expect(connection.isUsable)
+            // A rolled-back transaction sends nothing.
+            #expect(throws: Boom.self) {
+                try connection.transaction(Self.start) { connection in
+                    try connection.query("INSERT INTO public.scratch VALUES (2, 'b')")
+                    try connection.notifyAfterCommit(channel: "fc_after_commit", payload: "rolled back")
+                    throw Boom()
+                }
+            }
+            // Nor does one whose COMMIT fails.
+            #expect(throws: PostgresError.self) {
+                try connection.transaction(Self.start) { connection in
+                    try connection.enqueue("INSERT INTO public.scratch VALUES (3, 'far too long to fit the check')")
+                    try connection.notifyAfterCommit(channel: "fc_after_commit", payload: "failed")
+                }
+            }
+            // With commit(returning:) too.
+            let count = try connection.transaction(Self.start) { connection in
+                try connection.enqueue("INSERT INTO public.scratch VALUES (4, 'd')")
+                try connection.notifyAfterCommit(channel: "fc_after_commit", payload: "three")
+                return try connection.commit(returning: "SELECT count(*) FROM public.scratch").first!.decode(0, as: Int.self)
+            }
+            #expect(count == 2)
+            #expect(try await Self.received(listener, count: 3) == ["one", "two", "three"])
+            #expect(connection.afterCommitFailures == 0)
+        }
+    }
+
+    @Test func aNotificationThatFailsAfterTheCommitLeavesTheChangeStandingAndIsCounted() async throws {
+        try await withTestDatabase { db in
+            try makeScratchTable(db)
+            let connection = try db.ownerConnection()
+            defer { connection.close() }
+            // pg_notify refuses an empty channel name: the NOTIFY fails after the COMMIT.
+            try connection.transaction(Self.start) { connection in
+                try connection.enqueue("INSERT INTO public.scratch VALUES (1, 'a')")
+                try connection.notifyAfterCommit(channel: "", payload: "lost")
+            }
+            #expect(connection.afterCommitFailures == 1)
+            #expect(connection.isUsable)
+            #expect(try connection.query("SELECT count(*) FROM public.scratch").first!.decode(0, as: Int.self) == 1)
         }
     }
 }
