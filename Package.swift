@@ -214,3 +214,26 @@ let package = Package(
         ),
     ]
 )
+
+// The libFuzzer target (scripts/fuzz builds it in a build directory of its own): declared only
+// then, so that the normal build and the tests never compile it. The first-party libraries are
+// compiled with libFuzzer's coverage instrumentation (-sanitize=fuzzer), the dependencies and
+// the build tool (EmbedMigrationsTool, which must run) without it.
+if Context.environment["FORECOURT_FUZZ"] == "1" {
+    let fuzzer: [SwiftSetting] = [.unsafeFlags(["-sanitize=fuzzer"])]
+    for target in package.targets where target.type == .regular {
+        target.swiftSettings = (target.swiftSettings ?? []) + fuzzer
+    }
+    package.targets.append(
+        .executableTarget(
+            name: "ForecourtFuzz",
+            dependencies: [
+                "Audit", "Customers", "Dealers", "Events", "FieldCrypto", "Identity", "JSONRPC", "LineFraming", "Notifications",
+                "Orders", "Postgres", "RPC", "Storage", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            path: "Tests/Fuzz/ForecourtFuzz",
+            swiftSettings: strict + fuzzer + [.unsafeFlags(["-parse-as-library"])],
+            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer"])]
+        ))
+    package.products.append(.executable(name: "forecourt-fuzz", targets: ["ForecourtFuzz"]))
+}
