@@ -75,6 +75,14 @@ struct BenchSample: Sendable {
                 WHERE o.dealer_group_id = s.group_id AND o.id = s.order_id AND EXISTS (
                     SELECT 1 FROM forecourt.orders x WHERE x.vin_last8 = o.vin_last8 AND x.id <> o.id)
                 """)
+            // The pgbench scripts draw n from 1 to the count: number the rows left without gaps
+            // (through negative numbers, so that no two rows share an n on the way).
+            try connection.query(
+                """
+                UPDATE public.bench_sample s SET n = -r.rank
+                FROM (SELECT n, row_number() OVER (ORDER BY n) AS rank FROM public.bench_sample) r WHERE s.n = r.n
+                """)
+            try connection.query("UPDATE public.bench_sample SET n = -n")
             try connection.query(
                 """
                 UPDATE public.bench_sample s SET vin_last8 = o.vin_last8, full_name = 'Bench Customer ' || left(s.customer_id::text, 8)
