@@ -228,7 +228,9 @@ extension CustomerService {
         return try await withThrowingTaskGroup(of: (Int, [SealedCustomer]).self) { tasks in
             for start in stride(from: 0, to: items.count, by: chunk) {
                 let slice = Array(items[start..<min(start + chunk, items.count)])
-                tasks.addTask {
+                // On the shared pool's threads, whatever executor the caller's task prefers (a
+                // request's event loop, which must not be held for this long).
+                tasks.addTask(executorPreference: globalConcurrentExecutor) {
                     (start, try slice.map(seal))
                 }
             }

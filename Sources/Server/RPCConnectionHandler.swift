@@ -229,17 +229,27 @@ final class RPCConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
         close(context: context)
     }
 
+    /// Runs this connection's request tasks on its event loop (docs/architecture.md, "Threads").
+    private var executor: EventLoopTaskExecutor?
+
     private func dispatch(_ line: ByteBuffer, context: ChannelHandlerContext) {
         inFlight += 1
         let session = ensureSession(context: context)
         let dispatcher = self.dispatcher
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
-        Task {
+        let executor = self.executor ?? EventLoopTaskExecutor(eventLoop)
+        self.executor = executor
+        Task(executorPreference: executor) {
             let response = await dispatcher.handle(line: line.readableBytesView, session: session)
-            eventLoop.execute {
+            if eventLoop.inEventLoop {
                 let (handler, context) = bound.value
                 handler.answered(response, context: context)
+            } else {
+                eventLoop.execute {
+                    let (handler, context) = bound.value
+                    handler.answered(response, context: context)
+                }
             }
         }
     }
@@ -329,5 +339,25 @@ final class RPCConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
         buffer.writeBytes(bytes)
         buffer.writeInteger(UInt8(ascii: "\n"))
         return buffer
+    }
+}
+
+/// Runs the jobs of tasks that prefer it on one event loop: a connection's requests are parsed,
+/// dispatched and answered on the loop that reads and writes its socket, so that a call costs
+/// two thread hops (to a database thread and back), not four (docs/architecture.md, "Threads").
+/// Nothing such a task runs may block: blocking work (libpq) goes to the pool's threads, and
+/// long CPU work (sealing a batch) asks for the global executor.
+final class EventLoopTaskExecutor: TaskExecutor {
+    private let eventLoop: any EventLoop
+
+    init(_ eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        eventLoop.execute { [self] in
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
     }
 }
