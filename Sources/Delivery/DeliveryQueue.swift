@@ -25,6 +25,8 @@ struct DeliveryQueue: Sendable {
     /// subquery in `UPDATE ... FROM`, PostgreSQL put it on the inner side of a nested loop over
     /// every pending row (the RLS policy's quals), re-ran it per row, and with 20,000 pending
     /// claimed 5,018 rows in 60 s instead of 10 (docs/performance.md, "Where the time goes").
+    /// The pick reads the partial index `notifications_due` (migration 0004) in due order, so it
+    /// reads about its batch however long the backlog.
     func claim(channels: [String], limit: Int, lease: Duration) async throws -> [ClaimedNotification] {
         let leaseSeconds = Double(lease.components.seconds) + Double(lease.components.attoseconds) / 1e18
         let instance = self.instance
