@@ -38,14 +38,7 @@ extension OrderService {
         /// The filters and the keyset position, as conditions after a WHERE.
         func appendFilters(_ sql: inout PostgresQuery.StringInterpolation) {
             sql.appendLiteral("true")
-            if let group {
-                sql.appendLiteral(" AND dealer_group_id = ")
-                sql.appendInterpolation(group)
-            }
-            if let dealer {
-                sql.appendLiteral(" AND dealer_id = ")
-                sql.appendInterpolation(dealer)
-            }
+            sql.appendOrderScope(group: group, dealer: dealer)
             if let stage = filter.stage {
                 sql.appendLiteral(" AND stage = ")
                 sql.appendInterpolation(stage.rawValue)

@@ -252,15 +252,23 @@ public final class OrderService: Sendable {
             sql.appendLiteral("order_number = ")
             sql.appendInterpolation(number)
         }
-        if let group {
-            sql.appendLiteral(" AND dealer_group_id = ")
-            sql.appendInterpolation(group)
-        }
-        if let dealer {
-            sql.appendLiteral(" AND dealer_id = ")
-            sql.appendInterpolation(dealer)
-        }
+        sql.appendOrderScope(group: group, dealer: dealer)
         if lock { sql.appendLiteral(" FOR UPDATE") }
         return PostgresQuery(stringInterpolation: sql)
+    }
+}
+
+extension PostgresQuery.StringInterpolation {
+    /// The caller's scope on `orders`, as conditions after others: ` AND dealer_group_id = ...`
+    /// with a group, ` AND dealer_id = ...` with a dealer (`find` and `order.list` alike).
+    mutating func appendOrderScope(group: UUID?, dealer: UUID?) {
+        if let group {
+            appendLiteral(" AND dealer_group_id = ")
+            appendInterpolation(group)
+        }
+        if let dealer {
+            appendLiteral(" AND dealer_id = ")
+            appendInterpolation(dealer)
+        }
     }
 }
