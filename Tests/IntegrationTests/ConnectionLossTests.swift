@@ -22,9 +22,7 @@ import Glibc
             try Self.makeScratchTable(db)
             let proxy = try CuttingProxy(upstreamPort: try Self.clusterPort())
             defer { proxy.stop() }
-            let pool = PostgresPool(
-                configuration: AppDatabase.poolConfiguration(
-                    connectionString: "host=127.0.0.1 port=\(proxy.port) user=postgres sslmode=disable dbname=\(db.name)", maximumConnections: 2))
+            let pool = Self.pool(through: proxy, to: db, maximumConnections: 2)
             var kinds: [PostgresError.Kind: Int] = [:]
             var succeeded = 0
             for round in 0..<120 {
@@ -65,10 +63,7 @@ import Glibc
             try Self.makeScratchTable(db)
             let proxy = try CuttingProxy(upstreamPort: try Self.clusterPort())
             defer { proxy.stop() }
-            let pool = PostgresPool(
-                configuration: AppDatabase.poolConfiguration(
-                    connectionString: "host=127.0.0.1 port=\(proxy.port) user=postgres sslmode=disable dbname=\(db.name)",
-                    maximumConnections: 1))
+            let pool = Self.pool(through: proxy, to: db, maximumConnections: 1)
             defer { Task { await pool.shutdown() } }
             let commit = await #expect(throws: PostgresError.self) {
                 try await pool.transaction { connection in
@@ -105,9 +100,7 @@ import Glibc
             try Self.makeScratchTable(db)
             let proxy = try CuttingProxy(upstreamPort: try Self.clusterPort())
             defer { proxy.stop() }
-            let pool = PostgresPool(
-                configuration: AppDatabase.poolConfiguration(
-                    connectionString: "host=127.0.0.1 port=\(proxy.port) user=postgres sslmode=disable dbname=\(db.name)", maximumConnections: 2))
+            let pool = Self.pool(through: proxy, to: db, maximumConnections: 2)
             let database = AppDatabase(pool: pool)
             var other: [String] = []
             for round in 0..<80 {
@@ -140,6 +133,14 @@ import Glibc
                 GRANT USAGE ON SCHEMA public TO forecourt_app;
                 GRANT SELECT, INSERT, UPDATE ON public.scratch TO forecourt_app;
                 """)
+    }
+
+    /// A pool whose connections to `db` go through `proxy` (TCP, so the proxy can cut them).
+    static func pool(through proxy: CuttingProxy, to db: TestDatabase, maximumConnections: Int) -> PostgresPool {
+        PostgresPool(
+            configuration: AppDatabase.poolConfiguration(
+                connectionString: "host=127.0.0.1 port=\(proxy.port) user=postgres sslmode=disable dbname=\(db.name)",
+                maximumConnections: maximumConnections))
     }
 
     /// The TCP port of the test cluster (`port=` of `FORECOURT_TEST_DATABASE_URL`).
