@@ -181,6 +181,14 @@ public final class DeliveryService: Service, Sendable {
             try NotificationContext.load(connection, group: claim.group, id: claim.id, instance: instance, cipher: cipher)
         }
         guard let context else { return }  // no longer ours
+        if let unreadable = context.unreadable {
+            // The keyring lacks the customer's key, or the row was altered: the operator's to fix
+            // (docs/operations.md, "Notification delivery"). The attempt is recorded like any other, so that the
+            // notification backs off and ends instead of coming back after every lease.
+            logger.warning(
+                "a notification's customer cannot be decrypted with the keyring",
+                metadata: ["notification.id": "\(context.id)", "notification.error": "\(unreadable.errorCode ?? "")"])
+        }
         if context.channel == "sms" {
             try await deliverToWebhooks(context)
             return

@@ -26,9 +26,13 @@ struct NotificationContext: Sendable {
     let model: String
     let dealerName: String
     let groupName: String
-    /// Nil for an erased customer.
     let customerID: UUID
+    /// Nil for an erased customer, or one whose fields the keyring cannot open (`unreadable`).
     let customer: CustomerContent?
+    /// Why the customer's fields could not be opened, as the attempt's outcome: a key the
+    /// keyring no longer holds may come back (retried, `key_unavailable`); a field that fails
+    /// authentication will not (`undecryptable`).
+    let unreadable: DeliveryOutcome?
 
     /// Reads the context of a notification this instance holds the lease of; nil when it is
     /// no longer pending under our lease (erased meanwhile, or our lease ran out and another
@@ -50,7 +54,13 @@ struct NotificationContext: Sendable {
             """
         ).first else { return nil }
         let customerID: UUID = try row.decode(16)
-        let customer = try CustomerService.read(connection, group: group, id: customerID, cipher: cipher)
+        var customer: Customer?
+        var unreadable: DeliveryOutcome?
+        do {
+            customer = try CustomerService.read(connection, group: group, id: customerID, cipher: cipher)
+        } catch let error as FieldCryptoError {
+            unreadable = if case .unknownKeyID = error { .temporary("key_unavailable") } else { .permanent("undecryptable") }
+        }
         let year: Int = try row.decode(12)
         let trim: String? = try row.decode(13)
         return NotificationContext(
@@ -59,12 +69,13 @@ struct NotificationContext: Sendable {
             dealerID: try row.decode(6), stage: try row.decode(7), eta: try row.decode(8), scheduledWeek: try row.decode(9),
             vinLast8: try row.decode(10), model: [try row.decode(11, as: String.self), String(year), trim].compactMap { $0 }.joined(separator: " "),
             dealerName: try row.decode(14), groupName: try row.decode(15), customerID: customerID,
-            customer: customer?.content)
+            customer: customer?.content, unreadable: unreadable)
     }
 
-    /// The outcome decided before anything is sent: an erased customer, one who no longer
-    /// wants this channel, or one without an address on it.
+    /// The outcome decided before anything is sent: a customer the keyring cannot open, an
+    /// erased customer, one who no longer wants this channel, or one without an address on it.
     var refusal: DeliveryOutcome? {
+        if let unreadable { return unreadable }
         guard let customer else { return .permanent("erased") }
         switch channel {
         case "email":

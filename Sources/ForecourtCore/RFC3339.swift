@@ -13,11 +13,29 @@ public enum RFC3339 {
         let days = Int(seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400)
         let secondOfDay = Int(seconds - Int64(days) * 86_400)
         let civil = CalendarDate(daysSinceEpoch: days)
-        var text = civil.description
-        text += "T" + (secondOfDay / 3600).zeroPadded(2) + ":" + (secondOfDay / 60 % 60).zeroPadded(2)
-        text += ":" + (secondOfDay % 60).zeroPadded(2)
-        if micros != 0 { text += "." + micros.zeroPadded(6) }
-        return text + "Z"
+        guard (0...9999).contains(civil.year) else {
+            var text = civil.description
+            text += "T" + (secondOfDay / 3600).zeroPadded(2) + ":" + (secondOfDay / 60 % 60).zeroPadded(2)
+            text += ":" + (secondOfDay % 60).zeroPadded(2)
+            if micros != 0 { text += "." + micros.zeroPadded(6) }
+            return text + "Z"
+        }
+        // Written digit by digit into one string: on every response's path (docs/performance.md).
+        return String(unsafeUninitializedCapacity: 27) { out in
+            var i = civil.write(into: out)
+            out[i] = UInt8(ascii: "T")
+            i = writeDigits(secondOfDay / 3600, width: 2, into: out, at: i + 1)
+            out[i] = UInt8(ascii: ":")
+            i = writeDigits(secondOfDay / 60 % 60, width: 2, into: out, at: i + 1)
+            out[i] = UInt8(ascii: ":")
+            i = writeDigits(secondOfDay % 60, width: 2, into: out, at: i + 1)
+            if micros != 0 {
+                out[i] = UInt8(ascii: ".")
+                i = writeDigits(Int(micros), width: 6, into: out, at: i + 1)
+            }
+            out[i] = UInt8(ascii: "Z")
+            return i + 1
+        }
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; `t`/`z` and a space separator are accepted
@@ -135,7 +153,19 @@ public struct CalendarDate: Sendable, Hashable, Comparable, CustomStringConverti
     }
 
     public var description: String {
-        year.zeroPadded(4) + "-" + month.zeroPadded(2) + "-" + day.zeroPadded(2)
+        guard (0...9999).contains(year) else {
+            return year.zeroPadded(4) + "-" + month.zeroPadded(2) + "-" + day.zeroPadded(2)
+        }
+        return String(unsafeUninitializedCapacity: 10) { write(into: $0) }
+    }
+
+    /// Writes `YYYY-MM-DD` (10 bytes, a year of four digits) at the start of `out`; returns 10.
+    func write(into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        var i = writeDigits(year, width: 4, into: out, at: 0)
+        out[i] = UInt8(ascii: "-")
+        i = writeDigits(month, width: 2, into: out, at: i + 1)
+        out[i] = UInt8(ascii: "-")
+        return writeDigits(day, width: 2, into: out, at: i + 1)
     }
 
     public static func < (lhs: CalendarDate, rhs: CalendarDate) -> Bool {
@@ -149,4 +179,18 @@ public struct CalendarDate: Sendable, Hashable, Comparable, CustomStringConverti
         default: return 31
         }
     }
+}
+
+/// Writes the last `width` decimal digits of a non-negative `value` at `index`, zero-padded;
+/// returns the index after them.
+@inline(__always)
+func writeDigits(_ value: Int, width: Int, into out: UnsafeMutableBufferPointer<UInt8>, at index: Int) -> Int {
+    var value = value
+    var position = index + width - 1
+    while position >= index {
+        out[position] = UInt8(ascii: "0") + UInt8(value % 10)
+        value /= 10
+        position -= 1
+    }
+    return index + width
 }

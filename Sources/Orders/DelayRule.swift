@@ -26,22 +26,35 @@ public enum DelayRule {
     /// Recomputes `overdue_at` of one order from its current stage and entry time (queued: it
     /// goes out with the transaction's next round trip).
     static func refreshOverdue(_ connection: PostgresConnection, group: UUID, orderID: UUID) throws {
-        let stages = defaults.keys.map(\.rawValue)
-        let seconds = stages.compactMap { OrderStage(rawValue: $0).flatMap { defaults[$0] } }
         try connection.enqueue(
             """
-            UPDATE forecourt.orders o SET overdue_at = CASE WHEN o.stage IN ('delivered', 'cancelled') THEN NULL ELSE
-                o.stage_entered_at + make_interval(secs => greatest(
-                    (SELECT d.secs FROM unnest(\(stages)::text[], \(seconds)::int8[]) AS d(stage, secs) WHERE d.stage = o.stage),
-                    coalesce((
-                        SELECT CASE WHEN count(*) >= \(minimumSamples)
-                            THEN \(factor) * percentile_cont(0.9) WITHIN GROUP (ORDER BY h.seconds) END
-                        FROM (SELECT s.seconds FROM forecourt.stage_durations s
-                              WHERE s.dealer_group_id = o.dealer_group_id AND s.stage = o.stage
-                              ORDER BY s.seq DESC LIMIT \(window)) h), 0)))
-                END
+            UPDATE forecourt.orders o SET overdue_at = \(unsafeSQL: overdueAt(group: "o.dealer_group_id", stage: "o.stage", enteredAt: "o.stage_entered_at"))
             WHERE o.dealer_group_id = \(group) AND o.id = \(orderID)
             """)
+    }
+
+    /// `overdue_at` of a new order (stage `ordered` since the transaction's `now()`), as an
+    /// expression of the INSERT that makes it: one row version, not an INSERT and an UPDATE.
+    static let newOrderOverdueAt = overdueAt(group: "forecourt.current_group()", stage: "'ordered'", enteredAt: "now()")
+
+    /// The rule as one SQL expression of an order's group, stage and stage entry time (SQL
+    /// expressions chosen by code, never request data). The defaults are constants of the
+    /// statement; the p90 reads the group's latest `window` durations of the stage through
+    /// `stage_durations`' primary key.
+    static func overdueAt(group: String, stage: String, enteredAt: String) -> String {
+        let byStage = OrderStage.allCases.compactMap { stage in defaults[stage].map { "WHEN '\(stage.rawValue)' THEN \($0)" } }
+        return """
+            CASE WHEN \(stage) IN ('delivered', 'cancelled') THEN NULL ELSE
+                \(enteredAt) + make_interval(secs => greatest(
+                    CASE \(stage) \(byStage.joined(separator: " ")) END,
+                    coalesce((
+                        SELECT CASE WHEN count(*) >= \(minimumSamples)
+                            THEN \(factor)::float8 * percentile_cont(0.9) WITHIN GROUP (ORDER BY h.seconds) END
+                        FROM (SELECT s.seconds FROM forecourt.stage_durations s
+                              WHERE s.dealer_group_id = \(group) AND s.stage = \(stage)
+                              ORDER BY s.seq DESC LIMIT \(window)) h), 0)))
+            END
+            """
     }
 
     /// Records how long the order stayed in the stage it leaves at `leftAt` (queued).

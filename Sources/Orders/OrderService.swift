@@ -93,19 +93,19 @@ public final class OrderService: Sendable {
             let checks = first[1].first
             guard try checks?.decode(0, as: Bool.self) == true else { throw DomainError.notFound("customer") }
             guard try checks?.decode(1, as: Bool.self) == true else { throw DomainError.notFound("dealer") }
-            // The number comes from the dealer's sequence (forecourt.next_order_number, migration
+            // Its overdue time is computed by the INSERT itself (DelayRule), so the new order is one
+            // row version. The number comes from the dealer's sequence (forecourt.next_order_number, migration
             // 0010), taken here, after every check: no lock is held until the commit, so a
             // dealer's orders do not wait for each other; a call that fails after this point
             // leaves a gap in the dealer's numbers.
             try connection.enqueue(
                 """
                 INSERT INTO forecourt.orders (dealer_group_id, id, dealer_id, customer_id, order_number, model_code,
-                    model_year, model_trim, exterior_color, interior_color, options)
+                    model_year, model_trim, exterior_color, interior_color, options, overdue_at)
                 VALUES (\(group), \(orderID), \(dealerID), \(new.customerID), forecourt.next_order_number(\(dealerID)),
                     \(new.model.code), \(new.model.year), \(new.model.trim), \(new.exteriorColor), \(new.interiorColor),
-                    \(new.options))
+                    \(new.options), \(unsafeSQL: DelayRule.newOrderOverdueAt))
                 """)
-            try DelayRule.refreshOverdue(connection, group: group, orderID: orderID)
             let entry = OrderEventEntry(group: group, orderID: orderID, seq: try Self.seq(first[2]), event: "ordered", source: "dealer")
             return try Self.finishChange(
                 connection, entry,

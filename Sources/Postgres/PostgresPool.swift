@@ -58,21 +58,27 @@ public final class PostgresPool: Service, Sendable {
 
     private enum Grant {
         case connection(PostgresConnection)
-        /// A slot was freed: the waiter opens a connection of its own.
+        /// A slot was freed: the job opens a connection of its own.
         case slot
     }
 
-    private struct Waiter {
+    /// A caller's body, type-erased, to run on a pool thread. `run` executes it with its grant,
+    /// passes the connection on (`release`), answers the caller, and returns what `release`
+    /// handed over: the next job in line with the connection, to run on the same thread.
+    private struct Job {
         let id: Int
-        let continuation: CheckedContinuation<Grant, any Error>
+        let run: @Sendable (Grant) -> (Job, Grant)?
+        let fail: @Sendable (any Error) -> Void
+        /// `acquireTimeout`, while the job waits in line.
+        var timer: Scheduled<Void>?
     }
 
     private struct State {
         var idle: [PostgresConnection] = []
         /// Connections open or being opened.
         var open = 0
-        var waiters: [Waiter] = []
-        var nextWaiterID = 0
+        /// Jobs waiting for a connection, in arrival order.
+        var waiting = CircularBuffer<Job>()
         var closed = false
         var threadsStarted = false
         var roundTrips = 0
@@ -80,7 +86,9 @@ public final class PostgresPool: Service, Sendable {
 
     public let configuration: Configuration
     private let state = Mutex(State())
+    private let nextJobID = Atomic(0)
     private let roundTripCounter = Counter(label: "forecourt_db_round_trips_total")
+    private let waitsCounter = Counter(label: "forecourt_db_pool_waits_total")
     private let threads: NIOThreadPool
     private let logger: Logger
 
@@ -111,59 +119,52 @@ public final class PostgresPool: Service, Sendable {
 
     /// Closes every connection; later calls fail with `poolClosed`. Idempotent.
     public func shutdown() async {
-        let (idle, waiters, started) = state.withLock { state in
+        let (idle, waiting, started) = state.withLock { state in
             state.closed = true
             defer {
                 state.idle = []
-                state.waiters = []
+                state.waiting = []
             }
-            return (state.idle, state.waiters, state.threadsStarted)
+            return (state.idle, state.waiting, state.threadsStarted)
         }
-        for waiter in waiters { waiter.continuation.resume(throwing: PostgresError(.poolClosed)) }
+        for job in waiting {
+            job.timer?.cancel()
+            job.fail(PostgresError(.poolClosed))
+        }
         for connection in idle { connection.close() }
         if started { try? await threads.shutdownGracefully() }
     }
 
     /// Runs `body` with a connection on a pool thread. The connection returns to the pool
     /// afterwards, or is discarded if it broke or was left inside a transaction.
+    ///
+    /// When every connection is busy the body waits in line (up to `acquireTimeout`), and the
+    /// pool thread that finishes a body runs the next one in line itself, with the same
+    /// connection: a call that waited costs no more thread hops than one that found a
+    /// connection free (docs/architecture.md, "Threads").
     @discardableResult
     public func withConnection<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
-        let grant = try await acquire()
-        return try await threads.runIfActive { [self] in
-            let connection: PostgresConnection
-            switch grant {
-            case .connection(let existing):
-                connection = existing
-            case .slot:
-                do {
-                    connection = try openConnection()
-                } catch {
-                    release(nil)
-                    throw error
-                }
+        let id = nextJobID.add(1, ordering: .relaxed).newValue
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                let job = Job(
+                    id: id,
+                    run: { [self] grant in
+                        let (result, connection, roundTrips) = execute(body, grant: grant)
+                        let next = release(connection, roundTrips: roundTrips)
+                        if case .failure(let error as PostgresError) = result, error.kind == .connectionLost {
+                            discardIdle()
+                        }
+                        continuation.resume(with: result)
+                        return next
+                    },
+                    fail: { continuation.resume(throwing: $0) })
+                enqueue(job)
             }
-            let before = connection.roundTrips
-            let failuresBefore = connection.afterCommitFailures
-            defer {
-                if connection.afterCommitFailures > failuresBefore {
-                    logger.warning("notifications after a commit were not sent; the change stands (docs/architecture.md, \"Transactions\")")
-                }
-            }
-            do {
-                let value = try body(connection)
-                countRoundTrips(connection.roundTrips - before)
-                release(connection)
-                return value
-            } catch {
-                countRoundTrips(connection.roundTrips - before)
-                release(connection)
-                if let error = error as? PostgresError, error.kind == .connectionLost {
-                    discardIdle()
-                }
-                throw error
-            }
+        } onCancel: {
+            cancelWaiting(id, with: CancellationError())
         }
     }
 
@@ -207,7 +208,7 @@ public final class PostgresPool: Service, Sendable {
 
     /// Usage, for metrics and tests.
     public var statistics: (open: Int, idle: Int, waiting: Int) {
-        state.withLock { ($0.open, $0.idle.count, $0.waiters.count) }
+        state.withLock { ($0.open, $0.idle.count, $0.waiting.count) }
     }
 
     /// Network round trips to PostgreSQL made by the pool's connections so far (each a
@@ -217,18 +218,13 @@ public final class PostgresPool: Service, Sendable {
         state.withLock { $0.roundTrips }
     }
 
-    private func countRoundTrips(_ count: Int) {
-        guard count > 0 else { return }
-        state.withLock { $0.roundTrips += count }
-        roundTripCounter.increment(by: count)
-    }
-
     // MARK: - Checkout
 
-    private func acquire() async throws -> Grant {
+    /// Starts `job` on a pool thread with an idle connection or a free slot, or puts it in line.
+    private func enqueue(_ job: Job) {
         enum Decision {
-            case grant(Grant)
-            case wait
+            case start(Grant)
+            case waiting
             case closed
         }
         let decision = state.withLock { state -> Decision in
@@ -237,77 +233,100 @@ public final class PostgresPool: Service, Sendable {
                 state.threadsStarted = true
                 threads.start()
             }
-            if let connection = state.idle.popLast() { return .grant(.connection(connection)) }
+            if let connection = state.idle.popLast() { return .start(.connection(connection)) }
             if state.open < configuration.maximumConnections {
                 state.open += 1
-                return .grant(.slot)
+                return .start(.slot)
             }
-            return .wait
+            var job = job
+            // The timer runs on an event loop, not as a task: it fires on time even when the
+            // cooperative threads are busy. It starts only once the job is in line.
+            let id = job.id
+            job.timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(
+                in: .nanoseconds(configuration.acquireTimeout.nanoseconds)
+            ) { [self] in
+                cancelWaiting(id, with: PostgresError(.poolTimeout))
+            }
+            state.waiting.append(job)
+            return .waiting
         }
         switch decision {
-        case .grant(let grant): return grant
-        case .closed: throw PostgresError(.poolClosed)
-        case .wait: return try await waitForConnection()
+        case .start(let grant): start(job, grant: grant)
+        case .waiting: waitsCounter.increment()
+        case .closed: job.fail(PostgresError(.poolClosed))
         }
     }
 
-    private func waitForConnection() async throws -> Grant {
-        let id = state.withLock { state -> Int in
-            state.nextWaiterID += 1
-            return state.nextWaiterID
-        }
-        Counter(label: "forecourt_db_pool_waits_total").increment()
-        let timeout = configuration.acquireTimeout
-        // The timer runs on an event loop, not as a task: it fires on time even when the
-        // cooperative threads are busy. It starts only once the waiter is in line.
-        let timer = Mutex<Scheduled<Void>?>(nil)
-        defer { timer.withLock { $0?.cancel() } }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                let enqueued = state.withLock { state -> Bool in
-                    guard !state.closed else { return false }
-                    state.waiters.append(Waiter(id: id, continuation: continuation))
-                    return true
-                }
-                guard enqueued else {
-                    continuation.resume(throwing: PostgresError(.poolClosed))
-                    return
-                }
-                let scheduled = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(
-                    in: .nanoseconds(timeout.nanoseconds)
-                ) { [self] in
-                    cancelWaiter(id, with: PostgresError(.poolTimeout))
-                }
-                timer.withLock { $0 = scheduled }
+    /// Runs `job` on a pool thread, then, on the same thread, each job handed over in turn.
+    private func start(_ job: Job, grant: Grant) {
+        threads.submit { [self] threadState in
+            guard case .active = threadState else {
+                // The threads were shut down: the grant goes back unused.
+                job.fail(PostgresError(.poolClosed))
+                if case .connection(let connection) = grant { connection.close() }
+                state.withLock { $0.open -= 1 }
+                return
             }
-        } onCancel: {
-            cancelWaiter(id, with: CancellationError())
+            var next: (Job, Grant)? = (job, grant)
+            while let (job, grant) = next {
+                next = job.run(grant)
+            }
         }
     }
 
-    private func cancelWaiter(_ id: Int, with error: any Error) {
-        let waiter = state.withLock { state -> Waiter? in
-            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-            return state.waiters.remove(at: index)
+    private func cancelWaiting(_ id: Int, with error: any Error) {
+        let job = state.withLock { state -> Job? in
+            guard let index = state.waiting.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.waiting.remove(at: index)
         }
-        waiter?.continuation.resume(throwing: error)
+        guard let job else { return }
+        job.timer?.cancel()
+        job.fail(error)
     }
 
-    /// Returns a connection (nil: a slot whose connection could not be opened or was dropped).
-    private func release(_ connection: PostgresConnection?) {
+    /// Runs a body with its grant, on a pool thread: its outcome, the connection to pass on
+    /// (nil: none could be opened), and the round trips it made.
+    private func execute<T>(
+        _ body: (PostgresConnection) throws -> T, grant: Grant
+    ) -> (Result<T, any Error>, PostgresConnection?, Int) {
+        let connection: PostgresConnection
+        switch grant {
+        case .connection(let existing):
+            connection = existing
+        case .slot:
+            do {
+                connection = try openConnection()
+            } catch {
+                return (.failure(error), nil, 0)
+            }
+        }
+        let before = connection.roundTrips
+        let failuresBefore = connection.afterCommitFailures
+        let result = Result { try body(connection) }
+        if connection.afterCommitFailures > failuresBefore {
+            logger.warning("notifications after a commit were not sent; the change stands (docs/architecture.md, \"Transactions\")")
+        }
+        return (result, connection, connection.roundTrips - before)
+    }
+
+    /// Passes a connection on (nil: a slot whose connection could not be opened or broke): to
+    /// the first job in line, returned to be run by the caller's thread, or back to the idle
+    /// ones.
+    private func release(_ connection: PostgresConnection?, roundTrips: Int) -> (Job, Grant)? {
         var keep = connection
         if let connection, !connection.isUsable {
             connection.close()
             keep = nil
         }
-        let waiter = state.withLock { state -> (Waiter, Grant)? in
+        if roundTrips > 0 { roundTripCounter.increment(by: roundTrips) }
+        let handed = state.withLock { state -> (Job, Grant)? in
+            state.roundTrips += roundTrips
             if state.closed {
                 state.open -= 1
                 return nil
             }
-            if !state.waiters.isEmpty {
-                let waiter = state.waiters.removeFirst()
-                return (waiter, keep.map(Grant.connection) ?? .slot)
+            if let job = state.waiting.popFirst() {
+                return (job, keep.map(Grant.connection) ?? .slot)
             }
             if let keep {
                 state.idle.append(keep)
@@ -316,11 +335,12 @@ public final class PostgresPool: Service, Sendable {
             }
             return nil
         }
-        if let (waiter, grant) = waiter {
-            waiter.continuation.resume(returning: grant)
+        if let (job, _) = handed {
+            job.timer?.cancel()
         } else if state.withLock({ $0.closed }) {
             keep?.close()
         }
+        return handed
     }
 
     /// After a lost connection, the idle ones are likely dead too (a database restart):

@@ -2,6 +2,7 @@ import ForecourtCore
 import Foundation
 import Logging
 import Metrics
+import Synchronization
 
 /// Checks and refreshes sessions on behalf of the dispatcher (implemented by `Identity`).
 public protocol SessionAuthority: Sendable {
@@ -31,7 +32,7 @@ public final class Dispatcher: Sendable {
     private let limits: Limits
     private let logger: Logger
     private let parser: JSONParser
-    private let metrics: any MetricsFactory
+    private let metrics: RequestMetrics
 
     /// - Parameter metrics: where `forecourt_rpc_requests_total` and
     ///   `forecourt_rpc_request_duration_seconds` go (docs/protocol.md, "Metrics"); the process's
@@ -45,7 +46,7 @@ public final class Dispatcher: Sendable {
         self.limits = limits
         self.logger = logger
         self.parser = JSONParser(maximumDepth: limits.maximumDepth)
-        self.metrics = metrics
+        self.metrics = RequestMetrics(factory: metrics)
     }
 
     /// Handles one line (without its line terminator).
@@ -101,8 +102,7 @@ public final class Dispatcher: Sendable {
             let elapsed = started.duration(to: .now)
             let label = registry[request.method] == nil ? "unknown" : request.method
             count(method: label, code: code)
-            Timer(label: "forecourt_rpc_request_duration_seconds", dimensions: [("method", label)], factory: metrics)
-                .recordNanoseconds(elapsed.nanoseconds)
+            metrics.duration(method: label).recordNanoseconds(elapsed.nanoseconds)
             if logger.logLevel <= .debug {
                 logger.debug(
                     "rpc request",
@@ -119,9 +119,7 @@ public final class Dispatcher: Sendable {
     }
 
     private func count(method: String, code: Int) {
-        Counter(
-            label: "forecourt_rpc_requests_total", dimensions: [("method", method), ("code", String(code))], factory: metrics)
-            .increment()
+        metrics.requests(method: method, code: code).increment()
     }
 
     private func run(_ request: RPCRequest, session: Session) async -> Result<JSON, RPCError> {
@@ -184,6 +182,47 @@ public final class Dispatcher: Sendable {
     private func checkParamsShape(_ request: RPCRequest) throws {
         if case .array = request.params {
             throw DomainError(.invalidParams, "params must be an object: methods take named parameters", field: "")
+        }
+    }
+}
+
+/// `forecourt_rpc_requests_total` and `forecourt_rpc_request_duration_seconds` per method (and
+/// code), each made once: a factory's `make` takes its registry's lock and builds and checks the
+/// names every time, which per call was measurable (docs/performance.md). Methods and codes
+/// are a bounded set (registered names, "unknown", "invalid"; the error codes).
+private final class RequestMetrics: Sendable {
+    private struct Key: Hashable {
+        let method: String
+        let code: Int
+    }
+
+    private let factory: any MetricsFactory
+    private let counters = Mutex<[Key: Counter]>([:])
+    private let timers = Mutex<[String: Timer]>([:])
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+    }
+
+    func requests(method: String, code: Int) -> Counter {
+        let key = Key(method: method, code: code)
+        if let counter = counters.withLock({ $0[key] }) { return counter }
+        let counter = Counter(
+            label: "forecourt_rpc_requests_total", dimensions: [("method", method), ("code", String(code))], factory: factory)
+        return counters.withLock { counters in
+            if let existing = counters[key] { return existing }
+            counters[key] = counter
+            return counter
+        }
+    }
+
+    func duration(method: String) -> Timer {
+        if let timer = timers.withLock({ $0[method] }) { return timer }
+        let timer = Timer(label: "forecourt_rpc_request_duration_seconds", dimensions: [("method", method)], factory: factory)
+        return timers.withLock { timers in
+            if let existing = timers[method] { return existing }
+            timers[method] = timer
+            return timer
         }
     }
 }

@@ -152,11 +152,12 @@ struct DeliveryWorld {
     let admin: Session
     let sales: Session
 
-    static func make(_ db: TestDatabase, groupName: String = "Groupe Étoile", allowsInsecureWebhooks: Bool = true) async throws
-        -> DeliveryWorld
-    {
+    static func make(
+        _ db: TestDatabase, groupName: String = "Groupe Étoile", allowsInsecureWebhooks: Bool = true,
+        cipher: FieldCipher = FieldCipher(keyring: .generate())
+    ) async throws -> DeliveryWorld {
         let fixture = try db.makeGroup(name: groupName)
-        let harness = DispatcherHarness(db, allowsInsecureWebhooks: allowsInsecureWebhooks)
+        let harness = DispatcherHarness(db, cipher: cipher, allowsInsecureWebhooks: allowsInsecureWebhooks)
         return DeliveryWorld(
             db: db, fixture: fixture, harness: harness,
             admin: try await harness.session(authenticatedWith: fixture.key(.groupAdmin)),
@@ -186,10 +187,11 @@ struct DeliveryWorld {
 
     /// A dispatcher over the test database, with the world's keyring and quick settings.
     func dispatcher(
-        _ settings: DeliverySettings, instance: UUID = UUID(), metrics: any MetricsFactory = MetricsSystem.factory
+        _ settings: DeliverySettings, instance: UUID = UUID(), metrics: any MetricsFactory = MetricsSystem.factory,
+        cipher: FieldCipher? = nil
     ) throws -> DeliveryService {
         try DeliveryService(
-            database: harness.database, cipher: harness.cipher, settings: settings, instance: instance, metrics: metrics)
+            database: harness.database, cipher: cipher ?? harness.cipher, settings: settings, instance: instance, metrics: metrics)
     }
 }
 

@@ -1,5 +1,6 @@
 import Delivery
 import ForecourtApp
+import FieldCrypto
 import ForecourtCore
 import Foundation
 import Postgres
@@ -167,6 +168,38 @@ extension DeliveryIntegrationTests {
                 for secret in ["wanted@example.org", "Wanted Ünïcode", "changed@example.org", "Thank you for your order"] {
                     #expect(!dump.contains(secret), "\(secret) is in the dump")
                 }
+            }
+        }
+
+        /// A customer the dispatcher's keyring cannot open (its key left the keyring, or the row
+        /// was altered): the attempt is recorded, so the notification backs off and ends rather
+        /// than come back after every lease; nothing is sent.
+        @Test func customersTheKeyringCannotOpenEndInsteadOfComingBack() async throws {
+            try await withTestDatabase { db in
+                let relay = try await Relay.start()
+                defer { relay.stop() }
+                // The customer is sealed under key 2 of the world's keyring.
+                let world = try await DeliveryWorld.make(db, cipher: FieldCipher(keyring: try Keyring.generate().rotated()))
+                _ = try await world.order(for: try await world.customer())
+                let settings = quickSettings(relay: try SMTPRelay(url: "smtp://127.0.0.1:\(relay.port)?tls=off"))
+
+                // A keyring without key 2: retried with backoff, then failed.
+                let missingKey = try world.dispatcher(settings, cipher: FieldCipher(keyring: .generate()))
+                try await run([missingKey]) { try await notificationRows(db).allSatisfy { $0.status != "pending" } }
+                let retried = try await notificationRows(db)
+                #expect(retried.map(\.status) == ["failed"])
+                #expect(retried.map(\.attempts) == [settings.maximumAttempts])
+                #expect(retried.map(\.lastError) == ["key_unavailable"])
+
+                // A keyring whose key 2 is another key: the field fails authentication, at once.
+                _ = try await world.order(for: try await world.customer())
+                let otherKey = try world.dispatcher(settings, cipher: FieldCipher(keyring: try Keyring.generate().rotated()))
+                try await run([otherKey]) { try await notificationRows(db).allSatisfy { $0.status != "pending" } }
+                let refused = try await notificationRows(db).last
+                #expect(refused?.status == "failed")
+                #expect(refused?.attempts == 1)
+                #expect(refused?.lastError == "undecryptable")
+                #expect(relay.messages.isEmpty)
             }
         }
 

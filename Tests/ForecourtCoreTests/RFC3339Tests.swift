@@ -28,6 +28,10 @@ import Testing
         let date = Date(timeIntervalSince1970: 1_796_187_882.25)
         #expect(RFC3339.format(date) == "2026-12-02T05:04:42.250000Z")
         #expect(RFC3339.parse(RFC3339.format(date)) == date)
+        // Years outside four digits (PostgreSQL stores them) are written in full, as before.
+        #expect(RFC3339.format(Date(timeIntervalSince1970: 253_402_300_800)) == "10000-01-01T00:00:00Z")
+        #expect(RFC3339.format(Date(timeIntervalSince1970: -62_135_596_801)) == "0000-12-31T23:59:59Z")
+        #expect(CalendarDate(daysSinceEpoch: 2_932_897).description == "10000-01-01")
     }
 
     @Test func calendarDates() throws {

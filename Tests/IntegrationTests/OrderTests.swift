@@ -320,6 +320,37 @@ struct OrderWorld {
         }
     }
 
+    /// A new order's overdue time comes with its INSERT (docs/architecture.md, "Delays"): the
+    /// default of `ordered` for a young group, the group's own pace once it has a history.
+    @Test func newOrdersAreOverdueByTheRuleFromTheStart() async throws {
+        try await withTestDatabase { db in
+            let world = try await OrderWorld.make(db)
+            let owner = try db.ownerConnection()
+            defer { owner.close() }
+            func overdueDays(_ order: JSON) throws -> Double {
+                try owner.query(
+                    """
+                    SELECT extract(epoch FROM overdue_at - stage_entered_at)::float8 / 86400 FROM forecourt.orders
+                    WHERE id = \(UUID(uuidString: order["id"]!.stringValue!)!) AND stage_entered_at = created_at
+                    """
+                ).first!.decode(0)
+            }
+            let young = try await world.newOrder()
+            #expect(abs(try overdueDays(young) - 14) < 0.01)
+            // The group's orders usually wait 20 days to be scheduled: p90 × 1.5 = 30 days.
+            let past = try #require(UUID(uuidString: young["id"]?.stringValue ?? ""))
+            for _ in 0..<30 {
+                try owner.query(
+                    """
+                    INSERT INTO forecourt.stage_durations (dealer_group_id, stage, order_id, seconds)
+                    VALUES (\(world.fixture.group), 'ordered', \(past), 1728000)
+                    """)
+            }
+            let later = try await world.newOrder()
+            #expect(abs(try overdueDays(later) - 30) < 0.01)
+        }
+    }
+
     @Test func overdueStagesFollowTheGroupsHistory() async throws {
         try await withTestDatabase { db in
             let world = try await OrderWorld.make(db)

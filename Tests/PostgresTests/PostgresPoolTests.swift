@@ -71,4 +71,30 @@ import TestSupport
         #expect(pool.statistics.open <= 2)
         await pool.shutdown()
     }
+
+    @Test func aCancelledCallerLeavesTheLine() async throws {
+        let url = try TestEnvironment.baseConnectionString
+        let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1, acquireTimeout: .seconds(60)))
+        let (held, heldContinuation) = AsyncStream.makeStream(of: Void.self)
+        let holder = Task {
+            try await pool.withConnection { connection in
+                heldContinuation.yield()
+                try connection.query("SELECT pg_sleep(1)")
+            }
+        }
+        var heldIterator = held.makeAsyncIterator()
+        _ = await heldIterator.next()
+        let waiter = Task { try await pool.withConnection { try $0.query("SELECT 1") } }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(pool.statistics.waiting == 1)
+        waiter.cancel()
+        await #expect(throws: CancellationError.self) { try await waiter.value }
+        #expect(pool.statistics.waiting == 0)
+        _ = try await holder.value
+        // The connection went back to the pool, not to the cancelled caller.
+        #expect(pool.statistics.idle == 1)
+        let one = try await pool.withConnection { try $0.query("SELECT 1::int8").first!.decode(0, as: Int.self) }
+        #expect(one == 1)
+        await pool.shutdown()
+    }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import ForecourtCore
 import RPC
 import Testing
@@ -301,5 +302,12 @@ struct JSONParserTests {
 
     static func nested(_ depth: Int) -> JSON {
         (0..<depth - 1).reduce(JSON.array([])) { inner, _ in .array([inner]) }
+    }
+
+    /// Ids are written in lower case, exactly as Foundation's string lowercased.
+    @Test func uuidsAreLowercaseStrings() {
+        for uuid in [UUID(uuid: (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 255))] + (0..<100).map({ _ in UUID() }) {
+            #expect(uuid.json == .string(uuid.uuidString.lowercased()))
+        }
     }
 }

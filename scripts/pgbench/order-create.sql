@@ -1,8 +1,8 @@
 -- pgbench ceiling of forecourt-bench service (docs/performance.md, "Method"): the SQL the service
 -- runs for order.create: claim the idempotency key and check the customer and the dealer, then
--- the order (its number from the dealer's sequence), its overdue time, its timeline entry (its
--- seq from the sequence), its outbox notification, its audit row and the read back; then COMMIT
--- and, in the same round trip, the NOTIFYs (docs/architecture.md, "Transactions").
+-- the order (its number from the dealer's sequence, its overdue time computed by the same INSERT),
+-- its timeline entry (its seq from the sequence), its outbox notification, its audit row and the
+-- read back; then COMMIT and, in the same round trip, the NOTIFYs (docs/architecture.md, "Transactions").
 -- The login acts as forecourt_app with the bench group as its default scope (ALTER ROLE ... SET),
 -- so row-level security applies as it does to the service. forecourt-bench passes :samples,
 -- :group and :dealer, and samples orders into public.bench_sample. The select list is
@@ -17,20 +17,20 @@ SELECT EXISTS (SELECT 1 FROM forecourt.customers WHERE dealer_group_id = :group
         AND id = (SELECT customer_id FROM public.bench_sample WHERE n = :n) AND erased_at IS NULL),
     EXISTS (SELECT 1 FROM forecourt.dealers WHERE dealer_group_id = :group AND id = :dealer);
 INSERT INTO forecourt.orders (dealer_group_id, id, dealer_id, customer_id, order_number, model_code, model_year, model_trim,
-    exterior_color, interior_color, options)
+    exterior_color, interior_color, options, overdue_at)
 VALUES (:group, :oid, :dealer, (SELECT customer_id FROM public.bench_sample WHERE n = :n),
-    forecourt.next_order_number(:dealer), 'BENCH', 2027, NULL, 'White', NULL, '{TOW}');
-UPDATE forecourt.orders o SET overdue_at = CASE WHEN o.stage IN ('delivered', 'cancelled') THEN NULL ELSE
-    o.stage_entered_at + make_interval(secs => greatest(
-        (SELECT d.secs FROM unnest('{ordered,scheduled,frame,paint,trim,final_inspection,shipped,at_dealer}'::text[],
-            '{1209600,3024000,259200,259200,345600,259200,1814400,1209600}'::int8[]) AS d(stage, secs) WHERE d.stage = o.stage),
-        coalesce((
-            SELECT CASE WHEN count(*) >= 20 THEN 1.5::float8 * percentile_cont(0.9) WITHIN GROUP (ORDER BY h.seconds) END
-            FROM (SELECT s.seconds FROM forecourt.stage_durations s
-                  WHERE s.dealer_group_id = o.dealer_group_id AND s.stage = o.stage
-                  ORDER BY s.seq DESC LIMIT 200) h), 0)))
-    END
-WHERE o.dealer_group_id = :group AND o.id = :oid;
+    forecourt.next_order_number(:dealer), 'BENCH', 2027, NULL, 'White', NULL, '{TOW}',
+    CASE WHEN 'ordered' IN ('delivered', 'cancelled') THEN NULL ELSE
+        now() + make_interval(secs => greatest(
+            CASE 'ordered' WHEN 'ordered' THEN 1209600 WHEN 'scheduled' THEN 3024000 WHEN 'frame' THEN 259200
+                WHEN 'paint' THEN 259200 WHEN 'trim' THEN 345600 WHEN 'final_inspection' THEN 259200
+                WHEN 'shipped' THEN 1814400 WHEN 'at_dealer' THEN 1209600 END,
+            coalesce((
+                SELECT CASE WHEN count(*) >= 20 THEN 1.5::float8 * percentile_cont(0.9) WITHIN GROUP (ORDER BY h.seconds) END
+                FROM (SELECT s.seconds FROM forecourt.stage_durations s
+                      WHERE s.dealer_group_id = forecourt.current_group() AND s.stage = 'ordered'
+                      ORDER BY s.seq DESC LIMIT 200) h), 0)))
+    END);
 INSERT INTO forecourt.order_events (dealer_group_id, order_id, seq, event, occurred_at, source, principal_id, late, note, reason,
     eta, vin, scheduled_week)
 OVERRIDING SYSTEM VALUE
