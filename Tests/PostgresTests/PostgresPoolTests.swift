@@ -76,20 +76,24 @@ import TestSupport
         let url = try TestEnvironment.baseConnectionString
         let pool = PostgresPool(configuration: .init(connectionString: url, maximumConnections: 1, acquireTimeout: .seconds(60)))
         let (held, heldContinuation) = AsyncStream.makeStream(of: Void.self)
+        // The holder keeps the only connection until the test lets it go: no timing involved.
+        let letGo = DispatchSemaphore(value: 0)
         let holder = Task {
             try await pool.withConnection { connection in
                 heldContinuation.yield()
-                try connection.query("SELECT pg_sleep(1)")
+                letGo.wait()
+                try connection.query("SELECT 1")
             }
         }
         var heldIterator = held.makeAsyncIterator()
         _ = await heldIterator.next()
         let waiter = Task { try await pool.withConnection { try $0.query("SELECT 1") } }
-        try await Task.sleep(for: .milliseconds(100))
-        #expect(pool.statistics.waiting == 1)
+        // In line once the pool counts it (however slow the machine is to start the task).
+        while pool.statistics.waiting == 0 { try await Task.sleep(for: .milliseconds(5)) }
         waiter.cancel()
         await #expect(throws: CancellationError.self) { try await waiter.value }
         #expect(pool.statistics.waiting == 0)
+        letGo.signal()
         _ = try await holder.value
         // The connection went back to the pool, not to the cancelled caller.
         #expect(pool.statistics.idle == 1)
