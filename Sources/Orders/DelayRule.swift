@@ -23,7 +23,7 @@ public enum DelayRule {
     public static let factor = 1.5
     static let day = 86_400
 
-    /// How long a group's computed p90 of a stage serves (`stage_paces`, migration 0014;
+    /// How long a group's computed p90 of a stage serves (`stage_paces`, migration 0015;
     /// docs/architecture.md, "Delays"), in seconds.
     public static let paceLifetime = 60
 
