@@ -165,29 +165,28 @@ enum FeedRules {
             order = ") "
         }
         sql.appendLiteral(order)
-        sql.appendLiteral(
-            """
-            SELECT EXISTS (SELECT 1 FROM forecourt.order_events e, o WHERE e.dealer_group_id = forecourt.current_group()
-                    AND e.order_id = o.id AND e.event = 
-            """)
+        // One pass over the order's entries (the primary key's prefix), not one per question.
+        sql.appendLiteral("SELECT coalesce(bool_or(e.event = ")
         sql.appendInterpolation(event.kind.rawValue)
         sql.appendLiteral(" AND e.occurred_at = ")
         sql.appendInterpolation(event.occurredAt)
         sql.appendLiteral(
             """
-            ),
-                EXISTS (SELECT 1 FROM forecourt.order_events e, o WHERE e.dealer_group_id = forecourt.current_group()
-                    AND e.order_id = o.id AND NOT e.late AND e.event IN ('hold', 'release') AND e.occurred_at > 
+            ), false),
+                coalesce(bool_or(NOT e.late AND e.event IN ('hold', 'release') AND e.occurred_at > 
             """)
         sql.appendInterpolation(event.occurredAt)
         sql.appendLiteral(
             """
-            ),
-                EXISTS (SELECT 1 FROM forecourt.order_events e, o WHERE e.dealer_group_id = forecourt.current_group()
-                    AND e.order_id = o.id AND NOT e.late AND e.eta IS NOT NULL AND e.occurred_at > 
+            ), false),
+                coalesce(bool_or(NOT e.late AND e.eta IS NOT NULL AND e.occurred_at > 
             """)
         sql.appendInterpolation(event.occurredAt)
-        sql.appendLiteral(")")
+        sql.appendLiteral(
+            """
+            ), false)
+            FROM forecourt.order_events e, o WHERE e.dealer_group_id = forecourt.current_group() AND e.order_id = o.id
+            """)
         return PostgresQuery(stringInterpolation: sql)
     }
 }

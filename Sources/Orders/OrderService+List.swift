@@ -63,10 +63,11 @@ extension OrderService {
         case true?:
             // The two halves of the rule, each served by its partial index (the planner cannot
             // estimate the OR with now(), so it is spelt out): a keyset page of on-hold or
-            // late-ETA orders (orders_delayed_flag), and the group's overdue orders
+            // late-ETA orders (orders_delayed_flag, on the stored column delayed_flag: migration
+            // 0013), and the group's overdue orders
             // (orders_overdue, a range up to now()). The cost follows the page and the number
             // of overdue orders, never the size of the group.
-            sql.appendLiteral("id IN ((SELECT id FROM forecourt.orders WHERE (on_hold OR eta > promised_eta) AND ")
+            sql.appendLiteral("id IN ((SELECT id FROM forecourt.orders WHERE delayed_flag AND ")
             appendFilters(&sql)
             sql.appendLiteral(order)
             sql.appendInterpolation(filter.limit + 1)

@@ -16,13 +16,10 @@ SELECT set_config('forecourt.dealer_group_id', coalesce((SELECT dealer_group_id:
     set_config('forecourt.scope', '', true);
 SELECT id AS oid, order_number, dealer_group_id AS gid, dealer_id AS did, customer_id AS cid, model_code, model_year, model_trim, exterior_color, interior_color, options, stage, on_hold, hold_reason, vin, scheduled_week, promised_eta::text AS promised_eta, eta::text AS eta, (on_hold OR coalesce(eta > promised_eta, false) OR coalesce(overdue_at <= now() AND stage NOT IN ('delivered', 'cancelled'), false)) AS delayed, version, created_at, updated_at, stage_entered_at, (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros, (SELECT ARRAY[q.p50_seconds, q.p90_seconds, q.basis::int8] FROM forecourt.delivery_quantiles q WHERE q.dealer_group_id = orders.dealer_group_id AND q.stage = orders.stage AND q.model_code IN (orders.model_code, '') AND q.basis >= 20 ORDER BY q.model_code = '' LIMIT 1) AS forecast
 FROM forecourt.orders WHERE id = (SELECT order_id FROM public.bench_sample WHERE n = :n) FOR UPDATE \gset
-WITH o AS (SELECT :oid::uuid AS id)
-SELECT EXISTS (SELECT 1 FROM forecourt.order_events e, o WHERE e.dealer_group_id = forecourt.current_group()
-        AND e.order_id = o.id AND e.event = 'eta' AND e.occurred_at = clock_timestamp()),
-    EXISTS (SELECT 1 FROM forecourt.order_events e, o WHERE e.dealer_group_id = forecourt.current_group()
-        AND e.order_id = o.id AND NOT e.late AND e.event IN ('hold', 'release') AND e.occurred_at > clock_timestamp()),
-    EXISTS (SELECT 1 FROM forecourt.order_events e, o WHERE e.dealer_group_id = forecourt.current_group()
-        AND e.order_id = o.id AND NOT e.late AND e.eta IS NOT NULL AND e.occurred_at > clock_timestamp());
+WITH o AS (SELECT :oid::uuid AS id) SELECT coalesce(bool_or(e.event = 'eta' AND e.occurred_at = clock_timestamp()), false),
+    coalesce(bool_or(NOT e.late AND e.event IN ('hold', 'release') AND e.occurred_at > clock_timestamp()), false),
+    coalesce(bool_or(NOT e.late AND e.eta IS NOT NULL AND e.occurred_at > clock_timestamp()), false)
+FROM forecourt.order_events e, o WHERE e.dealer_group_id = forecourt.current_group() AND e.order_id = o.id;
 UPDATE forecourt.orders SET stage = coalesce(NULL, stage), on_hold = on_hold, hold_reason = hold_reason, vin = vin,
     scheduled_week = scheduled_week, promised_eta = coalesce(promised_eta, current_date + 30), eta = current_date + 30,
     version = version + 1, updated_at = now()
