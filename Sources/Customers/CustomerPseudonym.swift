@@ -13,8 +13,17 @@ import Postgres
 /// from an id, nor mapped back to one.
 public enum CustomerPseudonym {
     public static func key(cipher: FieldCipher, group: UUID, customer id: UUID) -> [UInt8] {
-        let bytes = withUnsafeBytes(of: id.uuid) { Array($0) }
-        return cipher.mac(bytes, purpose: "analytics/customer_key/\(group.uuidString.lowercased())")
+        key(macKey(cipher: cipher, group: group), customer: id)
+    }
+
+    /// The MAC key of `group`'s pseudonyms, for computing many (`key(_:customer:)`).
+    public static func macKey(cipher: FieldCipher, group: UUID) -> FieldCipher.MACKey {
+        cipher.macKey(purpose: "analytics/customer_key/\(group.uuidString.lowercased())")
+    }
+
+    /// The pseudonym of customer `id` under a key of `macKey(cipher:group:)`.
+    public static func key(_ macKey: FieldCipher.MACKey, customer id: UUID) -> [UInt8] {
+        withUnsafeBytes(of: id.uuid) { macKey.mac($0) }
     }
 
     /// `forecourt analyst backfill`: writes the pseudonym of every customer that has none (rows

@@ -39,6 +39,21 @@ final class AESGCMKey: Sendable {
     /// Appends the ciphertext of `plaintext` and then the 16-byte tag to `output`.
     func seal(_ plaintext: [UInt8], nonce: [UInt8], authenticating aad: [UInt8], appendingTo output: inout [UInt8]) throws {
         precondition(nonce.count == 12, "AES-GCM nonces are 96 bits here")
+        try withSealer { sealer in
+            try plaintext.withUnsafeBytes { plaintext in
+                try nonce.withUnsafeBytes { nonce in
+                    try aad.withUnsafeBytes { aad in
+                        try sealer.seal(plaintext, nonce: nonce, authenticating: aad, appendingTo: &output)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `body` with one keyed context for as many seals as it makes (a record's fields):
+    /// one take from the idle list and one return, not one per field. The context goes back
+    /// to the list only if every seal succeeded.
+    func withSealer<Result>(_ body: (Sealer) throws -> Result) throws -> Result {
         let context = try idle.withLock({ $0.popLast() }) ?? makeContext()
         var reusable = false
         defer {
@@ -49,29 +64,47 @@ final class AESGCMKey: Sendable {
             }
             if !kept { EVP_CIPHER_CTX_free(context.pointer) }
         }
-        let start = output.count
-        output.append(contentsOf: repeatElement(0, count: plaintext.count + Self.tagSize))
-        let ctx = context.pointer
-        let sealed: Bool = output.withUnsafeMutableBufferPointer { out in
-            let ciphertext = out.baseAddress! + start
-            var written: Int32 = 0
-            guard nonce.withUnsafeBufferPointer({ EVP_EncryptInit_ex(ctx, nil, nil, nil, $0.baseAddress) }) == 1,
-                aad.withUnsafeBufferPointer({ EVP_EncryptUpdate(ctx, nil, &written, $0.baseAddress, Int32($0.count)) }) == 1
-            else { return false }
-            if !plaintext.isEmpty {
-                guard plaintext.withUnsafeBufferPointer({
-                    EVP_EncryptUpdate(ctx, ciphertext, &written, $0.baseAddress, Int32($0.count))
-                }) == 1, written == Int32(plaintext.count) else { return false }
-            }
-            var final: Int32 = 0
-            guard EVP_EncryptFinal_ex(ctx, ciphertext + plaintext.count, &final) == 1, final == 0 else { return false }
-            return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, Int32(Self.tagSize), ciphertext + plaintext.count) == 1
-        }
-        guard sealed else {
-            output.removeSubrange(start...)
-            throw FieldCryptoError.encryptionFailed
-        }
+        let result = try body(Sealer(context: context.pointer))
         reusable = true
+        return result
+    }
+
+    /// A keyed context lent to one thread by `withSealer`, for the duration of its body only.
+    struct Sealer {
+        fileprivate let context: OpaquePointer
+
+        /// Appends the ciphertext of `plaintext` and then the 16-byte tag to `output`.
+        func seal(
+            _ plaintext: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer, authenticating aad: UnsafeRawBufferPointer,
+            appendingTo output: inout [UInt8]
+        ) throws {
+            precondition(nonce.count == 12, "AES-GCM nonces are 96 bits here")
+            let start = output.count
+            output.append(contentsOf: repeatElement(0, count: plaintext.count + AESGCMKey.tagSize))
+            let ctx = context
+            let sealed: Bool = output.withUnsafeMutableBufferPointer { out in
+                let ciphertext = out.baseAddress! + start
+                var written: Int32 = 0
+                guard EVP_EncryptInit_ex(ctx, nil, nil, nil, nonce.baseAddress!.assumingMemoryBound(to: UInt8.self)) == 1,
+                    aad.isEmpty
+                        || EVP_EncryptUpdate(
+                            ctx, nil, &written, aad.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(aad.count)) == 1
+                else { return false }
+                if !plaintext.isEmpty {
+                    guard EVP_EncryptUpdate(
+                        ctx, ciphertext, &written, plaintext.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                        Int32(plaintext.count)) == 1, written == Int32(plaintext.count)
+                    else { return false }
+                }
+                var final: Int32 = 0
+                guard EVP_EncryptFinal_ex(ctx, ciphertext + plaintext.count, &final) == 1, final == 0 else { return false }
+                return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, Int32(AESGCMKey.tagSize), ciphertext + plaintext.count) == 1
+            }
+            guard sealed else {
+                output.removeSubrange(start...)
+                throw FieldCryptoError.encryptionFailed
+            }
+        }
     }
 
     /// A context keyed with `key`, its nonce left for each seal to set.

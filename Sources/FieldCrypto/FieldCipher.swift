@@ -81,17 +81,7 @@ public final class FieldCipher: Sendable {
 
     /// Encrypts `plaintext` for `context` under the newest key, with a fresh random nonce.
     public func seal(_ plaintext: [UInt8], context: FieldContext) throws -> [UInt8] {
-        let root = keyring.newest
-        let header = Self.header(keyID: root.id)
-        let key = derivedKey(root, .data(group: context.group)).aes
-        var envelope = header
-        envelope.reserveCapacity(Self.minimumEnvelopeSize + plaintext.count)
-        let nonce = try Self.nonces.next()
-        envelope.append(contentsOf: nonce)
-        try key.seal(
-            plaintext, nonce: nonce, authenticating: Self.authenticatedData(header: header, context: context),
-            appendingTo: &envelope)
-        return envelope
+        try sealingKey(group: context.group).seal(plaintext, context: context)
     }
 
     /// Encrypts the UTF-8 bytes of `plaintext` for `context`.
@@ -156,6 +146,113 @@ public final class FieldCipher: Sendable {
         try seal(try open(envelope, context: context), context: context)
     }
 
+    // MARK: Keys looked up once
+
+    /// The newest root key's data key of one group, taken from the derived-key cache once.
+    /// A CRM batch seals thousands of fields; looking the key up for each took the cache's
+    /// lock thousands of times, from the threads sealing in parallel and the event loops
+    /// (docs/performance.md, "What each change gained").
+    public struct SealingKey: Sendable {
+        public let group: UUID
+        public let keyID: UInt32
+        let header: [UInt8]
+        let aes: AESGCMKey
+
+        /// Encrypts `plaintext` for `context` (of this key's group), with a fresh random nonce.
+        public func seal(_ plaintext: [UInt8], context: FieldContext) throws -> [UInt8] {
+            precondition(context.group == group, "a context of another group")
+            var envelope = header
+            envelope.reserveCapacity(FieldCipher.minimumEnvelopeSize + plaintext.count)
+            let nonce = try FieldCipher.nonces.next()
+            envelope.append(contentsOf: nonce)
+            try aes.seal(
+                plaintext, nonce: nonce, authenticating: FieldCipher.authenticatedData(header: header, context: context),
+                appendingTo: &envelope)
+            return envelope
+        }
+
+        /// Encrypts the UTF-8 bytes of each value for the context (`table`, `columns[i]`, `row`)
+        /// of this key's group, each with its own fresh random nonce; nil stays nil. The same
+        /// envelopes as `seal(_:context:)` makes one by one, with one cipher context and one
+        /// draw of nonces for all of them.
+        public func seal(_ values: [String?], table: String, columns: [String], row: UUID) throws -> [[UInt8]?] {
+            precondition(values.count == columns.count, "one column per value")
+            let present = values.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+            guard present > 0 else { return values.map { _ in nil } }
+            let nonces = try FieldCipher.nonces.next(count: present)
+            var aad: [UInt8] = []
+            aad.reserveCapacity(header.count + 4 * 4 + 16 * 2 + table.utf8.count + 32)
+            var envelopes: [[UInt8]?] = []
+            envelopes.reserveCapacity(values.count)
+            var used = 0
+            try aes.withSealer { sealer in
+                for (value, column) in zip(values, columns) {
+                    guard var value else {
+                        envelopes.append(nil)
+                        continue
+                    }
+                    aad.removeAll(keepingCapacity: true)
+                    FieldCipher.appendAuthenticatedData(
+                        to: &aad, header: header, group: group, table: table, column: column, row: row)
+                    var envelope = header
+                    envelope.reserveCapacity(FieldCipher.minimumEnvelopeSize + value.utf8.count)
+                    let nonce = nonces[(used * FieldCipher.nonceSize)..<((used + 1) * FieldCipher.nonceSize)]
+                    used += 1
+                    envelope.append(contentsOf: nonce)
+                    try nonce.withUnsafeBytes { nonce in
+                        try aad.withUnsafeBytes { aad in
+                            try value.withUTF8 { plaintext in
+                                try sealer.seal(
+                                    UnsafeRawBufferPointer(plaintext), nonce: nonce, authenticating: aad, appendingTo: &envelope)
+                            }
+                        }
+                    }
+                    envelopes.append(envelope)
+                }
+            }
+            return envelopes
+        }
+    }
+
+    /// The data key of `group` under the newest root key, to seal many fields with.
+    public func sealingKey(group: UUID) -> SealingKey {
+        let root = keyring.newest
+        return SealingKey(
+            group: group, keyID: root.id, header: Self.header(keyID: root.id), aes: derivedKey(root, .data(group: group)).aes)
+    }
+
+    /// A keyed HMAC-SHA256, taken from the derived-key cache once: each MAC copies the keyed
+    /// state instead of looking the key up and hashing the padded key again.
+    public struct MACKey: Sendable {
+        let hmac: HMAC<SHA256>
+
+        /// HMAC-SHA256 (32 bytes) of `bytes`.
+        public func mac<Bytes: ContiguousBytes>(_ bytes: Bytes) -> [UInt8] {
+            var hmac = hmac
+            bytes.withUnsafeBytes { hmac.update(data: $0) }
+            return Array(hmac.finalize())
+        }
+
+        /// HMAC-SHA256 (32 bytes) of the UTF-8 bytes of `text`: a blind index of a normalised value.
+        public func mac(_ text: String) -> [UInt8] {
+            var hmac = hmac
+            var text = text
+            text.withUTF8 { hmac.update(data: UnsafeRawBufferPointer($0)) }
+            return Array(hmac.finalize())
+        }
+    }
+
+    /// The blind-index key of `group` and `kind` under the newest root key: `blindIndex(_:group:kind:)`
+    /// is `blindIndexKey(group:kind:).mac(normalized)`.
+    public func blindIndexKey(group: UUID, kind: BlindIndexKind) -> MACKey {
+        MACKey(hmac: derivedKey(keyring.newest, .blindIndex(group: group, kind: kind.rawValue)).hmac)
+    }
+
+    /// The MAC key for `purpose`: `mac(_:purpose:)` is `macKey(purpose:).mac(data)`.
+    public func macKey(purpose: String) -> MACKey {
+        MACKey(hmac: derivedKey(keyring.oldest, .mac(purpose: purpose)).hmac)
+    }
+
     // MARK: Blind indexes
 
     /// The blind index of an already normalised value: HMAC-SHA256 (32 bytes) under the
@@ -174,10 +271,7 @@ public final class FieldCipher: Sendable {
     }
 
     private func blindIndex(_ normalized: String, group: UUID, kind: BlindIndexKind, root: Keyring.RootKey) -> [UInt8] {
-        var hmac = derivedKey(root, .blindIndex(group: group, kind: kind.rawValue)).hmac
-        var text = normalized
-        text.withUTF8 { hmac.update(data: UnsafeRawBufferPointer($0)) }
-        return Array(hmac.finalize())
+        MACKey(hmac: derivedKey(root, .blindIndex(group: group, kind: kind.rawValue)).hmac).mac(normalized)
     }
 
     // MARK: MACs
@@ -186,15 +280,15 @@ public final class FieldCipher: Sendable {
     /// from the oldest root key, which rotation never removes, so a MAC handed out before a
     /// rotation still verifies after it.
     public func mac(_ data: [UInt8], purpose: String) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: data, using: macKey(purpose: purpose)))
+        macKey(purpose: purpose).mac(data)
     }
 
     /// Whether `mac` is the MAC of `data` for `purpose`, compared in constant time.
     public func verifyMAC(_ mac: [UInt8], for data: [UInt8], purpose: String) -> Bool {
-        HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: data, using: macKey(purpose: purpose))
+        HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: data, using: macSymmetricKey(purpose: purpose))
     }
 
-    private func macKey(purpose: String) -> SymmetricKey {
+    private func macSymmetricKey(purpose: String) -> SymmetricKey {
         derivedKey(keyring.oldest, .mac(purpose: purpose)).key
     }
 
@@ -232,17 +326,26 @@ public final class FieldCipher: Sendable {
     /// Header, then group id, table, column and row id, each prefixed with its length as a
     /// big-endian UInt32, so no two contexts give the same bytes.
     static func authenticatedData(header: [UInt8], context: FieldContext) -> [UInt8] {
-        var data = header
+        var data: [UInt8] = []
         data.reserveCapacity(header.count + 4 * 4 + 16 * 2 + context.table.utf8.count + context.column.utf8.count)
+        appendAuthenticatedData(
+            to: &data, header: header, group: context.group, table: context.table, column: context.column, row: context.row)
+        return data
+    }
+
+    /// Appends the authenticated data of `authenticatedData(header:context:)` to `data`.
+    static func appendAuthenticatedData(
+        to data: inout [UInt8], header: [UInt8], group: UUID, table: String, column: String, row: UUID
+    ) {
+        data.append(contentsOf: header)
         func append<Part: Collection<UInt8>>(_ part: Part) {
             withUnsafeBytes(of: UInt32(part.count).bigEndian) { data.append(contentsOf: $0) }
             data.append(contentsOf: part)
         }
-        withUnsafeBytes(of: context.group.uuid) { append($0) }
-        append(context.table.utf8)
-        append(context.column.utf8)
-        withUnsafeBytes(of: context.row.uuid) { append($0) }
-        return data
+        withUnsafeBytes(of: group.uuid) { append($0) }
+        append(table.utf8)
+        append(column.utf8)
+        withUnsafeBytes(of: row.uuid) { append($0) }
     }
 
 }

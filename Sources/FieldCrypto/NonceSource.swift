@@ -41,6 +41,31 @@ final class NonceSource: Sendable {
         }
     }
 
+    /// The most nonces one `next(count:)` hands out.
+    static let batchLimit = bufferSize / nonceSize
+
+    /// `count` nonces, never returned before, one after the other in one array (a record's
+    /// fields take theirs in one lock, not one lock each). Bytes left in the buffer that are
+    /// too few for all of them are wiped and skipped, never handed out.
+    /// - Throws: `FieldCryptoError.randomUnavailable` when the CSPRNG fails.
+    func next(count: Int) throws(FieldCryptoError) -> [UInt8] {
+        precondition((1...Self.batchLimit).contains(count), "1 to \(Self.batchLimit) nonces at a time")
+        let size = count * Self.nonceSize
+        return try state.withLock { (state: inout State) throws(FieldCryptoError) -> [UInt8] in
+            if state.buffer.count - state.offset < size {
+                state.buffer.replaceSubrange(state.offset..., with: repeatElement(0, count: state.buffer.count - state.offset))
+                state.offset = state.buffer.count
+                guard state.buffer.withUnsafeMutableBytes(fill) else { throw FieldCryptoError.randomUnavailable }
+                state.offset = 0
+            }
+            let range = state.offset..<(state.offset + size)
+            let nonces = Array(state.buffer[range])
+            state.buffer.replaceSubrange(range, with: repeatElement(0, count: size))
+            state.offset += size
+            return nonces
+        }
+    }
+
     /// OpenSSL's `RAND_bytes`: 1 on success.
     static func randomBytes(_ buffer: UnsafeMutableRawBufferPointer) -> Bool {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return true }

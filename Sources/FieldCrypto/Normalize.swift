@@ -26,7 +26,10 @@ public enum Normalize {
             let trimmed = trimASCIIWhitespace(ascii)
             // Whitespace, controls and DEL: the ASCII members of the sets below.
             guard !trimmed.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else { return nil }
-            value = String(decoding: trimmed.map(lowercasedASCII), as: UTF8.self)
+            let lowered = trimmed.map(lowercasedASCII)
+            // The checks below on bytes: in ASCII without whitespace or controls, characters are bytes.
+            guard isEmailShape(lowered) else { return nil }
+            return String(decoding: lowered, as: UTF8.self)
         } else {
             value = raw.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
             guard !value.unicodeScalars.contains(where: { scalar in
@@ -119,6 +122,26 @@ public enum Normalize {
     }
 
     // MARK: ASCII
+
+    /// `email`'s checks of the shape on the bytes of an ASCII value: at most 254 bytes, exactly
+    /// one `@`, a local part of 1 to 64 bytes, a domain of two or more non-empty dot-separated labels.
+    static func isEmailShape(_ bytes: [UInt8]) -> Bool {
+        guard !bytes.isEmpty, bytes.count <= maximumEmailLength,
+            let at = bytes.firstIndex(of: UInt8(ascii: "@")), at == bytes.lastIndex(of: UInt8(ascii: "@")),
+            at > 0, at <= maximumEmailLocalLength
+        else { return false }
+        let domain = bytes[(at + 1)...]
+        let dot = UInt8(ascii: ".")
+        guard let first = domain.first, let last = domain.last, first != dot, last != dot, domain.contains(dot) else {
+            return false
+        }
+        var previous: UInt8 = 0
+        for byte in domain {
+            if byte == dot && previous == dot { return false }
+            previous = byte
+        }
+        return true
+    }
 
     /// The UTF-8 bytes of `raw` when they are all ASCII, else nil.
     static func asciiBytes(_ raw: String) -> [UInt8]? {

@@ -30,6 +30,39 @@ struct FieldCipherEnvelopeTests {
         #expect(try cipher.openString(empty, context: context()) == "")
     }
 
+    /// A record's fields sealed at once (one cipher context, one draw of nonces): each is the
+    /// envelope `seal(_:context:)` would make, opens in its own column's context only, and has
+    /// a nonce of its own; absent values stay absent.
+    @Test func sealingSeveralFieldsAtOnce() throws {
+        let columns = ["full_name", "email", "phone", "city"]
+        let values: [String?] = ["Anna Schmidt", nil, "+4930123456", ""]
+        let envelopes = try cipher.sealingKey(group: group).seal(values, table: "customers", columns: columns, row: row)
+        #expect(envelopes.count == 4 && envelopes[1] == nil)
+        var nonces: Set<[UInt8]> = []
+        for (index, envelope) in envelopes.enumerated() {
+            guard let envelope, let value = values[index] else { continue }
+            #expect(envelope.count == FieldCipher.minimumEnvelopeSize + value.utf8.count)
+            #expect(try cipher.openString(envelope, context: context(column: columns[index])) == value)
+            #expect(throws: FieldCryptoError.authenticationFailed) {
+                try cipher.open(envelope, context: context(column: columns[(index + 1) % columns.count]))
+            }
+            #expect(throws: FieldCryptoError.authenticationFailed) {
+                try cipher.open(envelope, context: context(column: columns[index], row: otherRow))
+            }
+            nonces.insert(Array(envelope[5..<17]))
+        }
+        #expect(nonces.count == 3)
+        #expect(try cipher.sealingKey(group: group).seal([nil, nil], table: "customers", columns: ["a", "b"], row: row) == [nil, nil])
+    }
+
+    /// The keys looked up once give what the per-call functions give.
+    @Test func keysLookedUpOnceAgreeWithPerCallFunctions() {
+        #expect(cipher.blindIndexKey(group: group, kind: .email).mac("anna@example.de")
+            == cipher.blindIndex("anna@example.de", group: group, kind: .email))
+        #expect(cipher.macKey(purpose: "test").mac([1, 2, 3]) == cipher.mac([1, 2, 3], purpose: "test"))
+        #expect(cipher.verifyMAC(cipher.macKey(purpose: "test").mac([1, 2, 3]), for: [1, 2, 3], purpose: "test"))
+    }
+
     @Test func envelopeLayout() throws {
         let plaintext = "+4930123456"
         let envelope = try cipher.seal(plaintext, context: context())

@@ -21,6 +21,23 @@ import Glibc
         #expect(first.count == 12 && first != second)
     }
 
+    /// Nonces drawn several at a time are as unique as single ones, across refills of the
+    /// buffer (341 nonces a page), and a failing generator is an error there too.
+    @Test func severalNoncesAtOnceAreAllDistinct() throws {
+        let source = NonceSource()
+        var seen: Set<[UInt8]> = []
+        var drawn = 0
+        for count in [1, 9, 340, 9, 341, 2, 9] {
+            let bytes = try source.next(count: count)
+            #expect(bytes.count == count * 12)
+            for index in 0..<count { seen.insert(Array(bytes[(index * 12)..<((index + 1) * 12)])) }
+            seen.insert(try source.next())
+            drawn += count + 1
+        }
+        #expect(seen.count == drawn)
+        #expect(throws: FieldCryptoError.randomUnavailable) { try NonceSource(fill: { _ in false }).next(count: 9) }
+    }
+
     #if os(Linux)
     /// Descriptors are process-wide, so this runs in a child process (this test binary, running
     /// only `childSealsWithEveryDescriptorInUse`), where no descriptor is left free; sealing

@@ -88,7 +88,11 @@ struct NormalizeTests {
     /// in every position of typical values, and random ASCII strings.
     @Test func asciiPathsAgreeWithUnicodePaths() {
         var inputs = ["anna@example.de", "  Anna.Schmidt@Example.DE \r\n", "+44 (0)20 7946-0958", "0049 (30) 1234.567",
-            "((0)0)+4930123456", "  JOSE \t Muller\u{0B}\u{0C} ", "a\u{1C}b", "\r\n", ""]
+            "((0)0)+4930123456", "  JOSE \t Muller\u{0B}\u{0C} ", "a\u{1C}b", "\r\n", "",
+            // The email shapes the ASCII path checks on bytes.
+            "a@b.c", "a@.b", "a@b.", "a@b..c", "@b.c", "a@@b.c", "a@b@c.d", "a@b", "a.b@c.d.e", ".@a.b", "a@b.c.",
+            String(repeating: "x", count: 64) + "@b.c", String(repeating: "x", count: 65) + "@b.c",
+            "x@" + String(repeating: "y.", count: 126) + "z", "x@" + String(repeating: "y.", count: 126) + "zz"]
         for code in 0..<128 {
             let character = String(UnicodeScalar(UInt8(code)))
             for base in ["anna@example.de", "+49301234567", "Jose Muller"] {
