@@ -309,22 +309,25 @@ enum Phase {
         request: @escaping @Sendable (Int, Int) -> Call
     ) async throws -> Figures {
         let workers = clients.count * depth
-        _ = try await run(workers: workers, seconds: e.warmup, request: request)
+        _ = try await run(clients: clients, workers: workers, seconds: e.warmup, request: request)
         let started = ContinuousClock.now
-        let (histogram, errors) = try await run(workers: workers, seconds: e.seconds, request: request)
+        let (histogram, errors) = try await run(clients: clients, workers: workers, seconds: e.seconds, request: request)
         let elapsed = started.duration(to: .now)
         let seconds = elapsed.inSeconds
         return Figures(rate: Double(histogram.totalCount) * Double(units) / seconds, histogram: histogram, errors: errors)
     }
 
     private static func run(
-        workers: Int, seconds: Int, request: @escaping @Sendable (Int, Int) -> Call
+        clients: [ForecourtClient], workers: Int, seconds: Int, request: @escaping @Sendable (Int, Int) -> Call
     ) async throws -> (Histogram<UInt64>, Int) {
         guard seconds > 0 else { return (Histogram<UInt64>(highestTrackableValue: 60_000_000), 0) }
         let deadline = ContinuousClock.now + .seconds(seconds)
         return try await withThrowingTaskGroup(of: (Histogram<UInt64>, Int).self) { group in
             for worker in 0..<workers {
-                group.addTask {
+                // On the event loop of the worker's connection, as a client written with NIO would
+                // run (docs/performance.md, "Method"): the request is written and the answer
+                // taken on the thread that does the connection's I/O.
+                group.addTask(executorPreference: clients[worker % clients.count].executor) {
                     // Microseconds, 1 µs to 60 s.
                     var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000)
                     var errors = 0

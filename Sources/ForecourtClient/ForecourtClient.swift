@@ -58,12 +58,20 @@ public final class ForecourtClient: Sendable {
     /// with `id: null` (a parse error, an over-long line). Keeps the newest 10,000.
     public let unmatched: AsyncStream<JSON>
 
+    /// Runs tasks on this connection's event loop. A task that calls with this as its executor
+    /// preference (`Task(executorPreference:)`, `addTask(executorPreference:)`) writes its
+    /// request and is resumed with the answer on the thread that does the connection's I/O,
+    /// instead of hopping to the loop and back to Swift's global executor on every call (as the
+    /// server runs its requests: docs/architecture.md, "Threads"). Its work must not block.
+    public let executor: any TaskExecutor
+
     private let channel: any Channel
     private let core: ClientCore
 
     private init(channel: any Channel, core: ClientCore) {
         self.channel = channel
         self.core = core
+        self.executor = EventLoopExecutor(channel.eventLoop)
         self.notifications = core.notifications
         self.unmatched = core.unmatched
     }
@@ -240,5 +248,21 @@ public final class ForecourtClient: Sendable {
         buffer.writeBytes(bytes)
         if newline { buffer.writeInteger(UInt8(ascii: "\n")) }
         return buffer
+    }
+}
+
+/// Runs the jobs of tasks that prefer it on one event loop (`ForecourtClient.executor`).
+final class EventLoopExecutor: TaskExecutor {
+    private let eventLoop: any EventLoop
+
+    init(_ eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        eventLoop.execute { [self] in
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
     }
 }
