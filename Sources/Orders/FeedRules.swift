@@ -87,7 +87,10 @@ enum FeedRules {
                     promised_eta = \(promised)::date, eta = \(eta)::date, version = version + 1, updated_at = now()
                 WHERE dealer_group_id = \(group) AND id = \(current.id)
                 """)
-            if newStage != nil { try DelayRule.refreshOverdue(connection, group: group, orderID: current.id) }
+            if let stage = newStage {
+                try DelayRule.refreshPace(connection, group: group, stage: stage)
+                try DelayRule.refreshOverdue(connection, group: group, orderID: current.id)
+            }
         }
 
         var notifications: [NotificationKind] = []

@@ -94,10 +94,12 @@ public final class OrderService: Sendable {
             guard try checks?.decode(0, as: Bool.self) == true else { throw DomainError.notFound("customer") }
             guard try checks?.decode(1, as: Bool.self) == true else { throw DomainError.notFound("dealer") }
             // Its overdue time is computed by the INSERT itself (DelayRule), so the new order is one
-            // row version. The number comes from the dealer's sequence (forecourt.next_order_number, migration
+            // row version, from the group's pace of `ordered` made current just before. The
+            // number comes from the dealer's sequence (forecourt.next_order_number, migration
             // 0010), taken here, after every check: no lock is held until the commit, so a
             // dealer's orders do not wait for each other; a call that fails after this point
             // leaves a gap in the dealer's numbers.
+            try DelayRule.refreshPace(connection, group: group, stage: .ordered)
             try connection.enqueue(
                 """
                 INSERT INTO forecourt.orders (dealer_group_id, id, dealer_id, customer_id, order_number, model_code,

@@ -1,6 +1,7 @@
 import FieldCrypto
 import ForecourtCore
 import Foundation
+import Orders
 import Postgres
 import RPC
 import Testing
@@ -321,7 +322,8 @@ struct OrderWorld {
     }
 
     /// A new order's overdue time comes with its INSERT (docs/architecture.md, "Delays"): the
-    /// default of `ordered` for a young group, the group's own pace once it has a history.
+    /// default of `ordered` for a young group, the group's own pace once it has a history (as
+    /// computed at most `DelayRule.paceLifetime` ago).
     @Test func newOrdersAreOverdueByTheRuleFromTheStart() async throws {
         try await withTestDatabase { db in
             let world = try await OrderWorld.make(db)
@@ -346,6 +348,15 @@ struct OrderWorld {
                     VALUES (\(world.fixture.group), 'ordered', \(past), 1728000)
                     """)
             }
+            // The group's pace of `ordered` was computed for the first order: it serves for a
+            // minute (DelayRule.paceLifetime), then the next order computes it again.
+            let soon = try await world.newOrder()
+            #expect(abs(try overdueDays(soon) - 14) < 0.01)
+            try owner.query(
+                """
+                UPDATE forecourt.stage_paces SET computed_at = computed_at - make_interval(secs => \(DelayRule.paceLifetime + 1))
+                WHERE dealer_group_id = \(world.fixture.group)
+                """)
             let later = try await world.newOrder()
             #expect(abs(try overdueDays(later) - 30) < 0.01)
         }

@@ -1,8 +1,9 @@
 -- pgbench ceiling of forecourt-bench service (docs/performance.md, "Method"): the SQL the service
 -- runs for order.create: claim the idempotency key and check the customer and the dealer, then
--- the order (its number from the dealer's sequence, its overdue time computed by the same INSERT),
--- its timeline entry (its seq from the sequence), its outbox notification, its audit row and the
--- read back; then COMMIT and, in the same round trip, the NOTIFYs (docs/architecture.md, "Transactions").
+-- the group's pace of `ordered` (recomputed if over a minute old), the order (its number from
+-- the dealer's sequence, its overdue time computed by the same INSERT), its timeline entry (its
+-- seq from the sequence), its outbox notification, its audit row and the read back; then COMMIT
+-- and, in the same round trip, the NOTIFYs (docs/architecture.md, "Transactions").
 -- The login acts as forecourt_app with the bench group as its default scope (ALTER ROLE ... SET),
 -- so row-level security applies as it does to the service. forecourt-bench passes :samples,
 -- :group and :dealer, and samples orders into public.bench_sample. The select list is
@@ -16,6 +17,16 @@ ON CONFLICT (dealer_group_id, key) DO NOTHING RETURNING object_id AS oid \gset
 SELECT EXISTS (SELECT 1 FROM forecourt.customers WHERE dealer_group_id = :group
         AND id = (SELECT customer_id FROM public.bench_sample WHERE n = :n) AND erased_at IS NULL),
     EXISTS (SELECT 1 FROM forecourt.dealers WHERE dealer_group_id = :group AND id = :dealer);
+INSERT INTO forecourt.stage_paces AS p (dealer_group_id, stage, p90_seconds, computed_at)
+SELECT :group, 'ordered', (
+        SELECT CASE WHEN count(*) >= 20 THEN percentile_cont(0.9) WITHIN GROUP (ORDER BY h.seconds) END
+        FROM (SELECT s.seconds FROM forecourt.stage_durations s
+              WHERE s.dealer_group_id = :group AND s.stage = 'ordered'
+              ORDER BY s.seq DESC LIMIT 200) h), now()
+WHERE NOT EXISTS (SELECT 1 FROM forecourt.stage_paces c
+    WHERE c.dealer_group_id = :group AND c.stage = 'ordered' AND c.computed_at > now() - make_interval(secs => 60))
+ON CONFLICT (dealer_group_id, stage) DO UPDATE SET p90_seconds = EXCLUDED.p90_seconds, computed_at = EXCLUDED.computed_at
+WHERE p.computed_at <= EXCLUDED.computed_at - make_interval(secs => 60);
 INSERT INTO forecourt.orders (dealer_group_id, id, dealer_id, customer_id, order_number, model_code, model_year, model_trim,
     exterior_color, interior_color, options, overdue_at)
 VALUES (:group, :oid, :dealer, (SELECT customer_id FROM public.bench_sample WHERE n = :n),
@@ -25,11 +36,8 @@ VALUES (:group, :oid, :dealer, (SELECT customer_id FROM public.bench_sample WHER
             CASE 'ordered' WHEN 'ordered' THEN 1209600 WHEN 'scheduled' THEN 3024000 WHEN 'frame' THEN 259200
                 WHEN 'paint' THEN 259200 WHEN 'trim' THEN 345600 WHEN 'final_inspection' THEN 259200
                 WHEN 'shipped' THEN 1814400 WHEN 'at_dealer' THEN 1209600 END,
-            coalesce((
-                SELECT CASE WHEN count(*) >= 20 THEN 1.5::float8 * percentile_cont(0.9) WITHIN GROUP (ORDER BY h.seconds) END
-                FROM (SELECT s.seconds FROM forecourt.stage_durations s
-                      WHERE s.dealer_group_id = forecourt.current_group() AND s.stage = 'ordered'
-                      ORDER BY s.seq DESC LIMIT 200) h), 0)))
+            coalesce((SELECT 1.5::float8 * p.p90_seconds FROM forecourt.stage_paces p
+                      WHERE p.dealer_group_id = forecourt.current_group() AND p.stage = 'ordered'), 0)))
     END);
 INSERT INTO forecourt.order_events (dealer_group_id, order_id, seq, event, occurred_at, source, principal_id, late, note, reason,
     eta, vin, scheduled_week)
