@@ -71,7 +71,7 @@ public final class ForecourtClient: Sendable {
     private init(channel: any Channel, core: ClientCore) {
         self.channel = channel
         self.core = core
-        self.executor = EventLoopExecutor(channel.eventLoop)
+        self.executor = EventLoopTaskExecutor(channel.eventLoop)
         self.notifications = core.notifications
         self.unmatched = core.unmatched
     }
@@ -248,21 +248,5 @@ public final class ForecourtClient: Sendable {
         buffer.writeBytes(bytes)
         if newline { buffer.writeInteger(UInt8(ascii: "\n")) }
         return buffer
-    }
-}
-
-/// Runs the jobs of tasks that prefer it on one event loop (`ForecourtClient.executor`).
-final class EventLoopExecutor: TaskExecutor {
-    private let eventLoop: any EventLoop
-
-    init(_ eventLoop: any EventLoop) {
-        self.eventLoop = eventLoop
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        eventLoop.execute { [self] in
-            job.runSynchronously(on: asUnownedTaskExecutor())
-        }
     }
 }

@@ -341,23 +341,3 @@ final class RPCConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler 
         return buffer
     }
 }
-
-/// Runs the jobs of tasks that prefer it on one event loop: a connection's requests are parsed,
-/// dispatched and answered on the loop that reads and writes its socket, so that a call costs
-/// two thread hops (to a database thread and back), not four (docs/architecture.md, "Threads").
-/// Nothing such a task runs may block: blocking work (libpq) goes to the pool's threads, and
-/// long CPU work (sealing a batch) asks for the global executor.
-final class EventLoopTaskExecutor: TaskExecutor {
-    private let eventLoop: any EventLoop
-
-    init(_ eventLoop: any EventLoop) {
-        self.eventLoop = eventLoop
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        eventLoop.execute { [self] in
-            job.runSynchronously(on: asUnownedTaskExecutor())
-        }
-    }
-}
