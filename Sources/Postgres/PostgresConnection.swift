@@ -1,8 +1,10 @@
 import CLibPQ
 import Foundation
 
-/// One libpq connection. Every call blocks: use it only on a thread of the pool's
-/// `NIOThreadPool` (a transaction body), never on an event loop.
+/// One libpq connection. Every call blocks, but for `startSingle`, `advance` and
+/// `finishSingle` (the pool's reads without a pool thread: docs/architecture.md, "Threads"):
+/// use the others only on a thread of the pool's `NIOThreadPool` (a transaction body), never
+/// on an event loop.
 ///
 /// Not thread-safe: the pool hands a connection to one body at a time.
 public final class PostgresConnection: @unchecked Sendable {

@@ -9,7 +9,9 @@ import Synchronization
 /// A bounded pool of libpq connections, each used from a thread of its own `NIOThreadPool`.
 ///
 /// `transaction` checks a connection out, runs the whole synchronous body on a pool thread
-/// (one hop off the caller's executor per transaction), and puts it back. When every
+/// (one hop off the caller's executor per transaction), and puts it back; a one-statement
+/// read is sent without blocking and finished by the pool's reactor thread instead
+/// (`transaction(settings:readOnly:single:)`). When every
 /// connection is busy, callers wait in line up to `acquireTimeout`. A connection that broke
 /// is closed and replaced by a fresh one for the next caller.
 ///
