@@ -2,6 +2,7 @@ import ArgumentParser
 import Customers
 import FieldCrypto
 import Foundation
+import Notifications
 
 /// `forecourt keyring`: management of the field-encryption keyring.
 ///
@@ -82,7 +83,8 @@ struct KeyringCommand: ParsableCommand {
                 Run it after `rotate`, once every server uses the new keyring. Each batch is a short \
                 transaction of its own, so the service keeps running; the command is resumable (it \
                 picks the rows whose key is older than the newest) and prints a progress line per batch. \
-                Blind indexes and content MACs are recomputed under the newest key too.
+                Blind indexes and content MACs are recomputed under the newest key too, and webhook \
+                signing secrets are resealed.
                 """
         )
 
@@ -113,10 +115,11 @@ struct KeyringCommand: ParsableCommand {
                     "group \(group): \(progress.groupRewritten) rewritten; total \(progress.totalRewritten) rewritten, \(progress.failed) failed")
             }
             print("done: \(summary.rewritten) customers rewritten under key id \(cipher.newestKeyID)")
-            if !summary.failedIDs.isEmpty {
-                for id in summary.failedIDs { printError("customer \(id.uuidString.lowercased()): envelopes do not open; left as is") }
-                throw ExitCode.failure
-            }
+            let webhooks = try WebhookReencryption.run(connection: connection, cipher: cipher, batchSize: batchSize)
+            print("done: \(webhooks.rewritten) webhook secrets rewritten under key id \(cipher.newestKeyID)")
+            for id in summary.failedIDs { printError("customer \(id.uuidString.lowercased()): envelopes do not open; left as is") }
+            for id in webhooks.failedIDs { printError("webhook \(id.uuidString.lowercased()): secret does not open; left as is") }
+            if !summary.failedIDs.isEmpty || !webhooks.failedIDs.isEmpty { throw ExitCode.failure }
         }
     }
 }

@@ -101,8 +101,8 @@ import TestSupport
     }
 
     /// `keyring generate`, `rotate` and `reencrypt` as an operator runs them: generate never
-    /// overwrites, rotate keeps the old key, reencrypt moves every customer to the new key in
-    /// batches and leaves them readable.
+    /// overwrites, rotate keeps the old key, reencrypt moves every customer and webhook secret
+    /// to the new key in batches and leaves them readable.
     @Test func keyringGenerateRotateReencrypt() async throws {
         try await withTestDatabase { db in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kr-\(UUID().uuidString)").path
@@ -118,6 +118,13 @@ import TestSupport
             for i in 0..<5 {
                 _ = try await before.call(crm, "customer.create", ["full_name": .string("Keyring \(i)")]).get()
             }
+            let admin = try await before.session(authenticatedWith: fixture.key(.groupAdmin))
+            let secret = "a-secret-of-enough-length"
+            let webhook = try await before.call(
+                admin, "webhook.create",
+                ["url": "https://sms.example.com/forecourt", "secret": .string(secret), "kinds": ["shipped"]]
+            ).get()
+            let webhookID = try #require(webhook["id"]?.stringValue.flatMap(UUID.init(uuidString:)))
 
             try KeyringCommand.Rotate.parse(["--keyring", path]).run()
             let rotated = try Keyring.load(path: path)
@@ -132,6 +139,13 @@ import TestSupport
                 "SELECT DISTINCT key_id FROM forecourt.customers WHERE dealer_group_id = \(fixture.group)"
             ).rows.map { try $0.decode(0, as: Int.self) }
             #expect(keys == [Int(rotated.newest.id)])
+            // The webhook's signing secret moved too, and still opens for its own row only.
+            let sealed = try #require(
+                try owner.query("SELECT secret FROM forecourt.webhooks WHERE id = \(webhookID)").first?.decode(0, as: [UInt8].self))
+            let newCipher = FieldCipher(keyring: rotated)
+            #expect(try newCipher.keyID(ofEnvelope: sealed) == rotated.newest.id)
+            let context = FieldContext(group: fixture.group, table: "webhooks", column: "secret", row: webhookID)
+            #expect(try newCipher.openString(sealed, context: context) == secret)
             let after = DispatcherHarness(db, cipher: FieldCipher(keyring: rotated))
             let crm2 = try await after.session(authenticatedWith: fixture.key(.crmSync))
             let found = try await after.call(crm2, "customer.changes", [:]).get()["items"]?.arrayValue ?? []
