@@ -30,8 +30,15 @@ public enum NotificationOutbox {
     /// committed (`PostgresConnection.notifyAfterCommit`, an empty payload: nothing but a
     /// wake-up passes through PostgreSQL's notification queue). The wake-up is sent whether or
     /// not the customer opted into anything: a dispatcher woken for nothing finds nothing due.
+    ///
+    /// `new`: the caller knows that no notification of this (order, kind, revision) can exist
+    /// yet (a new order's confirmation; a delay, whose revision is a new timeline entry's seq),
+    /// so the row is a plain INSERT; otherwise one already queued is skipped (`ON CONFLICT DO
+    /// NOTHING`, whose speculative insertion costs an index probe and a WAL record more per row:
+    /// docs/performance.md, "The group's row no longer locked by every write").
     public static func queue(
-        _ connection: PostgresConnection, group: UUID, orderID: UUID, kind: NotificationKind, revision: Int = 0
+        _ connection: PostgresConnection, group: UUID, orderID: UUID, kind: NotificationKind, revision: Int = 0,
+        new: Bool = false
     ) throws {
         try connection.enqueue(
             """
@@ -41,7 +48,7 @@ public enum NotificationOutbox {
             JOIN forecourt.customers c ON c.dealer_group_id = o.dealer_group_id AND c.id = o.customer_id
             CROSS JOIN LATERAL (VALUES ('email', c.notify_email), ('sms', c.notify_sms)) AS ch(channel, wanted)
             WHERE o.dealer_group_id = \(group) AND o.id = \(orderID) AND ch.wanted AND c.erased_at IS NULL
-            ON CONFLICT (dealer_group_id, order_id, kind, channel, revision) DO NOTHING
+            \(unsafeSQL: new ? "" : "ON CONFLICT (dealer_group_id, order_id, kind, channel, revision) DO NOTHING")
             """)
         try connection.notifyAfterCommit(channel: notifyChannel, payload: "")
     }

@@ -77,19 +77,24 @@ enum FeedRules {
         let changed = newStage != nil || onHold != current.onHold || holdReason != current.holdReason
             || vin != current.vin || scheduledWeek != current.scheduledWeek || promised != current.promisedETA
             || eta != current.eta
+        // Without a new stage, nothing writes the order after its UPDATE: the UPDATE goes last
+        // and returns the read back (`OrderService.finishChange`).
+        var update: PostgresQuery?
         if changed {
             if newStage != nil { try DelayRule.recordDuration(connection, order: current, leftAt: event.occurredAt) }
-            try connection.enqueue(
-                """
+            let statement: PostgresQuery = """
                 UPDATE forecourt.orders SET stage = coalesce(\(newStage?.rawValue), stage),
                     stage_entered_at = CASE WHEN \(newStage?.rawValue)::text IS NULL THEN stage_entered_at ELSE \(event.occurredAt) END,
                     on_hold = \(onHold), hold_reason = \(holdReason), vin = \(vin), scheduled_week = \(scheduledWeek),
                     promised_eta = \(promised)::date, eta = \(eta)::date, version = version + 1, updated_at = now()
                 WHERE dealer_group_id = \(group) AND id = \(current.id)
-                """)
+                """
             if let stage = newStage {
+                try connection.enqueue(statement)
                 try DelayRule.refreshPace(connection, group: group, stage: stage)
                 try DelayRule.refreshOverdue(connection, group: group, orderID: current.id)
+            } else {
+                update = statement
             }
         }
 
@@ -110,7 +115,7 @@ enum FeedRules {
         let recordsForecast = current.stage == .ordered && newStage != nil
         let order = try OrderService.finishChange(
             connection, entry, dealerID: current.dealerID, caller: caller, method: "order.record_event",
-            outcome: late ? "late" : "ok", queue: notifications, last: !recordsForecast)
+            outcome: late ? "late" : "ok", queue: notifications, last: !recordsForecast, update: update)
         if recordsForecast { try recordForecast(connection, order) }
         return order
     }

@@ -69,10 +69,16 @@ extension OrderService {
     /// transaction they would make every notifying commit wait for the one before it to reach
     /// the disk). Nothing may run in the transaction after this, unless `last` is false (then
     /// the read back is an ordinary statement and COMMIT comes later).
+    ///
+    /// `update`: the change's UPDATE of the order, when nothing else in the transaction writes
+    /// the order after it. It is then sent last, after the timeline entry, the notifications and
+    /// the audit row (none of which reads what it changes), and its `RETURNING` is the read back:
+    /// one statement fewer (docs/architecture.md, "Orders").
     static func finishChange(
         _ connection: PostgresConnection, _ entry: OrderEventEntry, dealerID: UUID, caller: Principal, method: String,
-        outcome: String = "ok", queue kinds: [NotificationKind] = [], last: Bool = true
+        outcome: String = "ok", queue kinds: [NotificationKind] = [], last: Bool = true, update: PostgresQuery? = nil
     ) throws -> Order {
+        precondition(update == nil || last, "an order's UPDATE that returns the read back is the transaction's last statement")
         try connection.enqueue(
             """
             INSERT INTO forecourt.order_events (dealer_group_id, order_id, seq, event, occurred_at, source, principal_id, late,
@@ -83,8 +89,11 @@ extension OrderService {
                 \(entry.scheduledWeek))
             """)
         for kind in kinds {
+            // A delay's revision is this entry's seq, and a confirmation is queued only by
+            // order.create: neither can have been queued before.
             try NotificationOutbox.queue(
-                connection, group: entry.group, orderID: entry.orderID, kind: kind, revision: kind == .delay ? entry.seq : 0)
+                connection, group: entry.group, orderID: entry.orderID, kind: kind, revision: kind == .delay ? entry.seq : 0,
+                new: kind == .delay || kind == .orderConfirmation)
         }
         try AuditLog.record(
             connection, group: entry.group, principal: caller, method: method, objectType: "order", objectID: entry.orderID,
@@ -93,7 +102,9 @@ extension OrderService {
         // data; sent only once the transaction has committed.
         let change = OrderChange(group: entry.group, dealerID: dealerID, orderID: entry.orderID, event: entry.event, seq: entry.seq)
         try connection.notifyAfterCommit(channel: notifyChannel, payload: change.payload)
-        let reload = loadQuery(group: entry.group, id: entry.orderID)
+        let reload = update.map {
+            PostgresQuery(unsafeSQL: $0.sql + " RETURNING " + Order.columns, bindings: $0.bindings)
+        } ?? loadQuery(group: entry.group, id: entry.orderID)
         guard let order = try (last ? connection.commit(returning: reload) : connection.query(reload)).first.map(Order.init)
         else {
             throw DomainError.notFound("order")

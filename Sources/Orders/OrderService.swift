@@ -178,16 +178,15 @@ public final class OrderService: Sendable {
                model == VehicleModel(code: current.modelCode, year: current.modelYear, trim: current.modelTrim) {
                 return current
             }
-            try connection.enqueue(
-                """
+            let update: PostgresQuery = """
                 UPDATE forecourt.orders SET exterior_color = \(exterior), interior_color = \(interior),
                     options = \(options), model_code = \(model.code), model_year = \(model.year), model_trim = \(model.trim),
                     version = version + 1, updated_at = now()
                 WHERE dealer_group_id = \(group) AND id = \(current.id)
-                """)
+                """
             return try Self.finishChange(
                 connection, OrderEventEntry(group: group, orderID: current.id, seq: seq, event: "amended", source: "dealer"),
-                dealerID: current.dealerID, caller: caller, method: "order.amend")
+                dealerID: current.dealerID, caller: caller, method: "order.amend", update: update)
         }
     }
 
@@ -201,15 +200,14 @@ public final class OrderService: Sendable {
                 throw DomainError.invalidTransition("an order can be cancelled only before stage frame")
             }
             guard current.version == version else { throw DomainError.staleVersion() }
-            try connection.enqueue(
-                """
+            let update: PostgresQuery = """
                 UPDATE forecourt.orders SET stage = 'cancelled', stage_entered_at = now(), cancel_reason = \(reason),
                     on_hold = false, hold_reason = NULL, overdue_at = NULL, version = version + 1, updated_at = now()
                 WHERE dealer_group_id = \(group) AND id = \(id)
-                """)
+                """
             let entry = OrderEventEntry(group: group, orderID: id, seq: seq, event: "cancelled", source: "dealer", reason: reason)
             return try Self.finishChange(
-                connection, entry, dealerID: current.dealerID, caller: caller, method: "order.cancel")
+                connection, entry, dealerID: current.dealerID, caller: caller, method: "order.cancel", update: update)
         }
     }
 

@@ -95,6 +95,40 @@ private func seedTwoGroups(_ db: TestDatabase) throws -> (a: UUID, b: UUID) {
         }
     }
 
+    /// The rule that replaced the audit log's and the idempotency keys' foreign keys to the group
+    /// (migration 0016, docs/architecture.md "Tenancy"): not even the owner deletes a group, or
+    /// changes its id, though nothing else refers to it; its name may change.
+    @Test func aGroupIsNeverDeletedNorReKeyed() async throws {
+        try await withTestDatabase { db in
+            let owner = try db.ownerConnection()
+            defer { owner.close() }
+            let group = UUID()
+            try owner.query("INSERT INTO forecourt.dealer_groups (id, name) VALUES (\(group), 'alone')")
+            try owner.query(
+                """
+                INSERT INTO forecourt.audit_log (dealer_group_id, principal_role, method, outcome)
+                VALUES (\(group), 'group_admin', 'order.create', 'ok')
+                """)
+            for statement: PostgresQuery in [
+                "DELETE FROM forecourt.dealer_groups WHERE id = \(group)",
+                "UPDATE forecourt.dealer_groups SET id = \(UUID()) WHERE id = \(group)",
+                "TRUNCATE forecourt.dealer_groups CASCADE",
+            ] {
+                let error = #expect(throws: PostgresError.self) { try owner.query(statement) }
+                #expect(error?.sqlState == "23001", "\(statement.sql)")
+            }
+            try owner.query("UPDATE forecourt.dealer_groups SET name = 'renamed' WHERE id = \(group)")
+            let left = try owner.query(
+                """
+                SELECT (SELECT name FROM forecourt.dealer_groups WHERE id = \(group)),
+                    (SELECT count(*) FROM forecourt.audit_log WHERE dealer_group_id = \(group))
+                """
+            ).first
+            #expect(try left?.decode(0, as: String.self) == "renamed")
+            #expect(try left?.decode(1, as: Int.self) == 1)
+        }
+    }
+
     @Test func everyTableHasForcedRowLevelSecurityAndGroupedKeys() async throws {
         try await withTestDatabase { db in
             let owner = try db.ownerConnection()

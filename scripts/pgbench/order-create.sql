@@ -50,8 +50,7 @@ SELECT o.dealer_group_id, gen_random_uuid(), o.id, 'order_confirmation', ch.chan
 FROM forecourt.orders o
 JOIN forecourt.customers c ON c.dealer_group_id = o.dealer_group_id AND c.id = o.customer_id
 CROSS JOIN LATERAL (VALUES ('email', c.notify_email), ('sms', c.notify_sms)) AS ch(channel, wanted)
-WHERE o.dealer_group_id = :group AND o.id = :oid AND ch.wanted AND c.erased_at IS NULL
-ON CONFLICT (dealer_group_id, order_id, kind, channel, revision) DO NOTHING;
+WHERE o.dealer_group_id = :group AND o.id = :oid AND ch.wanted AND c.erased_at IS NULL;
 INSERT INTO forecourt.audit_log (dealer_group_id, principal_id, principal_role, method, object_type, object_id, outcome)
 VALUES (:group, NULL, 'sales', 'order.create', 'order', :oid, 'ok');
 SELECT id AS oid, order_number, dealer_group_id AS gid, dealer_id AS did, customer_id AS cid, model_code, model_year, model_trim, exterior_color, interior_color, options, stage, on_hold, hold_reason, vin, scheduled_week, promised_eta::text AS promised_eta, eta::text AS eta, (on_hold OR coalesce(eta > promised_eta, false) OR coalesce(overdue_at <= now() AND stage NOT IN ('delivered', 'cancelled'), false)) AS delayed, version, created_at, updated_at, stage_entered_at, (extract(epoch FROM created_at) * 1000000)::int8 AS created_micros, (SELECT ARRAY[q.p50_seconds, q.p90_seconds, q.basis::int8] FROM forecourt.delivery_quantiles q WHERE q.dealer_group_id = orders.dealer_group_id AND q.stage = orders.stage AND q.model_code IN (orders.model_code, '') AND q.basis >= 20 ORDER BY q.model_code = '' LIMIT 1) AS forecast
