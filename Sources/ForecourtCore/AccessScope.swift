@@ -33,7 +33,7 @@ public enum AccessScope: Sendable, Hashable {
     public var settings: [(name: String, value: String)] {
         switch self {
         case .group(let id):
-            return [("forecourt.dealer_group_id", id.uuidString.lowercased())]
+            return [("forecourt.dealer_group_id", id.lowercasedText)]
         case .factory:
             return [("forecourt.scope", "factory")]
         case .portal(let group, let vinLast8):
@@ -41,7 +41,7 @@ public enum AccessScope: Sendable, Hashable {
                 ("forecourt.scope", "portal"), ("forecourt.vin_last8", vinLast8),
             ]
             // Not `dealer_group_id`: that would admit every row of the group, not just the match.
-            if let group { settings.append(("forecourt.portal_group", group.uuidString.lowercased())) }
+            if let group { settings.append(("forecourt.portal_group", group.lowercasedText)) }
             return settings
         case .authentication(let keyHash):
             return [("forecourt.scope", "auth"), ("forecourt.key_hash", keyHash.hexString)]

@@ -142,7 +142,7 @@ public final class Params {
 
     public func optionalUUID(_ key: String) throws -> UUID? {
         guard let text = try optionalString(key, maxLength: 36) else { return nil }
-        guard text.utf8.count == 36, let id = UUID(uuidString: text) else { throw fail(key, "must be a UUID") }
+        guard let id = UUID(text: text) else { throw fail(key, "must be a UUID") }
         return id
     }
 

@@ -90,7 +90,7 @@ public final class AppDatabase: Sendable {
     /// The row-level-security settings of a scope, and the author of changes.
     private static func settings(_ scope: AccessScope, principal: UUID?) -> [(String, String)] {
         var settings = scope.settings.map { ($0.name, $0.value) }
-        if let principal { settings.append(("forecourt.principal_id", principal.uuidString.lowercased())) }
+        if let principal { settings.append(("forecourt.principal_id", principal.lowercasedText)) }
         return settings
     }
 
