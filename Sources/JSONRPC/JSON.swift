@@ -246,7 +246,9 @@ extension Optional: JSONRepresentable where Wrapped: JSONRepresentable {
 }
 
 extension Array: JSONRepresentable where Element: JSONRepresentable {
-    public var json: JSON { .array(map(\.json)) }
+    /// A closure, not the key path `\.json`: a key path over a generic element type is built
+    /// at run time on every call, which was 2 % of `order.get`'s CPU (docs/performance.md).
+    public var json: JSON { .array(map { $0.json }) }
 }
 
 extension UUID: JSONRepresentable {
