@@ -1,8 +1,10 @@
 import CLibPQ
 import Foundation
 
-/// One libpq connection. Every call blocks: use it only on a thread of the pool's
-/// `NIOThreadPool` (a transaction body), never on an event loop.
+/// One libpq connection. Every call blocks, but for `startSingle`, `advance` and
+/// `finishSingle` (the pool's reads without a pool thread: docs/architecture.md, "Threads"):
+/// use the others only on a thread of the pool's `NIOThreadPool` (a transaction body), never
+/// on an event loop.
 ///
 /// Not thread-safe: the pool hands a connection to one body at a time.
 public final class PostgresConnection: @unchecked Sendable {
@@ -36,7 +38,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Network round trips made so far (each a flush of requests and a wait for their answers).
     public private(set) var roundTrips = 0
 
-    private struct StatementKey: Hashable {
+    fileprivate struct StatementKey: Hashable {
         let sql: String
         let types: [UInt32]
     }
@@ -287,6 +289,129 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    // MARK: Single statements without blocking (docs/architecture.md, "Threads")
+
+    /// `transaction(_:single:)` cut at its wait, for the pool's reactor: `startSingle` sends
+    /// it with libpq in non-blocking mode, `advance` reads what arrived whenever the socket is
+    /// ready, and `finishSingle` checks the results with the same receive half as the
+    /// blocking round trip. No call blocks.
+    struct SingleRead: @unchecked Sendable {
+        fileprivate let pipeline: Pipeline
+        fileprivate let readOnly: Bool
+        /// What `PQgetResult` returned, in order, up to the Sync's result.
+        fileprivate var results: [OpaquePointer?] = []
+        /// The connection broke after this many of `results`.
+        fileprivate var brokenAt: Int?
+        /// Whether libpq still holds requests to write (`PQflush` returned 1): wait for the
+        /// socket to be writable too.
+        fileprivate(set) var wantsWrite = false
+        /// Every result is in, or the connection broke.
+        fileprivate(set) var isComplete = false
+
+        /// The socket failed (epoll refused it): complete, as a lost connection.
+        mutating func markBroken() {
+            brokenAt = results.count
+            isComplete = true
+        }
+    }
+
+    /// The socket, for a reactor to wait on.
+    var socketDescriptor: Int32 { PQsocket(handle) }
+
+    /// Whether `startSingle` may be used: not over TLS, where data that OpenSSL has already
+    /// read and decrypted would not wake a reactor waiting on the socket.
+    var readsWithoutBlocking: Bool { !closed && PQsslInUse(handle) == 0 }
+
+    /// Sends `transaction(start, single: statement)` without waiting for the socket, and
+    /// without waiting for the answer: continue with `advance` when the socket is readable
+    /// (or writable, while `wantsWrite`).
+    func startSingle(_ start: TransactionStart, _ statement: PostgresQuery) throws(PostgresError) -> SingleRead {
+        guard !inTransaction else { throw PostgresError(.other, context: "transaction inside a transaction") }
+        guard !closed, PQsetnonblocking(handle, 1) == 0 else { throw Self.singleError(PostgresError(.connectionLost), readOnly: start.readOnly) }
+        var settings = start
+        if start.readOnly { settings.settings.append((name: "transaction_read_only", value: "on")) }
+        let pipeline: Pipeline
+        do throws(PostgresError) {
+            pipeline = try send(leading: settings.settingsQuery.map { [$0] } ?? [], [statement], trailing: [])
+        } catch {
+            if !closed { PQsetnonblocking(handle, 0) }
+            throw Self.singleError(error, readOnly: start.readOnly)
+        }
+        var read = SingleRead(pipeline: pipeline, readOnly: start.readOnly)
+        let flushed = PQflush(handle)
+        if flushed < 0 {
+            read.brokenAt = 0
+            read.isComplete = true
+        }
+        read.wantsWrite = flushed == 1
+        return read
+    }
+
+    /// Writes what libpq still holds, reads what arrived and collects every result that is
+    /// complete, without blocking. Sets `isComplete` once the Sync's result is in or the
+    /// connection broke.
+    func advance(_ read: inout SingleRead) {
+        func broke() {
+            read.brokenAt = read.results.count
+            read.isComplete = true
+        }
+        if read.wantsWrite {
+            let flushed = PQflush(handle)
+            guard flushed >= 0 else { return broke() }
+            read.wantsWrite = flushed == 1
+        }
+        guard PQconsumeInput(handle) == 1 else { return broke() }
+        // Each statement's results end with a NULL; a pipeline answers with a bounded number
+        // of them, so more means libpq and the server are out of step.
+        let most = read.pipeline.sent.count * 3 + 3
+        while PQisBusy(handle) == 0 {
+            guard PQstatus(handle) == CONNECTION_OK, read.results.count < most else { return broke() }
+            let result = PQgetResult(handle)
+            read.results.append(result)
+            if let result, PQresultStatus(result) == PGRES_PIPELINE_SYNC {
+                read.isComplete = true
+                return
+            }
+        }
+    }
+
+    /// The outcome of a complete `SingleRead`, as `transaction(_:single:)` would have returned
+    /// or thrown it. The connection is back in blocking mode (or closed). A statement that
+    /// the session lost (SQLSTATE 26000) empties the statement cache and is thrown: the
+    /// caller runs the read again with `transaction(_:single:)`.
+    func finishSingle(_ read: SingleRead) throws(PostgresError) -> PostgresResult {
+        precondition(read.isComplete)
+        var cursor = 0
+        defer {
+            for result in read.results[min(cursor, read.results.count)...] { PQclear(result) }
+            if !closed { PQsetnonblocking(handle, 0) }
+        }
+        do throws(PostgresError) {
+            return try receive(
+                read.pipeline,
+                next: {
+                    guard cursor < read.results.count else { return nil }
+                    cursor += 1
+                    return read.results[cursor - 1]
+                },
+                broken: { read.brokenAt.map { cursor >= $0 } ?? false })[0]
+        } catch {
+            if error.sqlState == "26000" && preparesStatements && !isBroken { statements.removeAll(keepingCapacity: true) }
+            throw Self.singleError(error, readOnly: read.readOnly)
+        }
+    }
+
+    /// Drops a read that will not be finished (its pool shut down) and closes the connection.
+    func abandon(_ read: SingleRead) {
+        for result in read.results { PQclear(result) }
+        close()
+    }
+
+    /// A lost connection in a single write may have committed.
+    private static func singleError(_ error: PostgresError, readOnly: Bool) -> PostgresError {
+        error.kind == .connectionLost && !readOnly ? PostgresError(.commitOutcomeUnknown, sqlState: error.sqlState) : error
+    }
+
     private static let begin: PostgresQuery = "BEGIN"
     private static let beginReadOnly: PostgresQuery = "BEGIN READ ONLY"
     private static let commit: PostgresQuery = "COMMIT"
@@ -350,20 +475,36 @@ public final class PostgresConnection: @unchecked Sendable {
     private func roundTrip(
         leading: [PostgresQuery], _ mains: [PostgresQuery], trailing: [PostgresQuery], tolerated: [PostgresQuery] = []
     ) throws(PostgresError) -> [PostgresResult] {
+        let pipeline = try send(leading: leading, mains, trailing: trailing, tolerated: tolerated)
+        return try receive(pipeline, next: { PQgetResult(handle) }, broken: { isBroken })
+    }
+
+    /// What one round trip sent, in order, for its receive half: a statement to prepare (its
+    /// cache key and name), or a statement to run (whether its result is the one returned).
+    struct Pipeline {
+        fileprivate enum Sent {
+            case prepare(StatementKey, String, tolerated: Bool)
+            case run(keep: Bool, tolerated: Bool)
+        }
+        fileprivate var sent: [Sent] = []
+        fileprivate var mains = 0
+        fileprivate var tolerated = false
+    }
+
+    /// The send half of `roundTrip`: enters pipeline mode and sends the statements (preparing
+    /// those the connection has not prepared yet) and a Sync. In non-blocking mode what does
+    /// not fit in the socket's buffer stays in libpq's, for `PQflush`.
+    private func send(
+        leading: [PostgresQuery], _ mains: [PostgresQuery], trailing: [PostgresQuery], tolerated: [PostgresQuery] = []
+    ) throws(PostgresError) -> Pipeline {
         guard !closed else { throw PostgresError(.connectionLost) }
         guard PQenterPipelineMode(handle) == 1 else {
             // libpq is not idle on this connection: out of step, so not to be used again.
             close()
             throw PostgresError(.connectionLost)
         }
-        // What was sent, in order: a statement to prepare (its cache key and name), or a
-        // statement to run (whether its result is the one returned).
-        enum Sent {
-            case prepare(StatementKey, String, tolerated: Bool)
-            case run(keep: Bool, tolerated: Bool)
-        }
-        var sent: [Sent] = []
-        sent.reserveCapacity(leading.count + mains.count + trailing.count + tolerated.count + 1)
+        var pipeline = Pipeline(mains: mains.count, tolerated: !tolerated.isEmpty)
+        pipeline.sent.reserveCapacity(leading.count + mains.count + trailing.count + tolerated.count + 1)
         var sendError: PostgresError?
         func send(_ query: PostgresQuery, keep: Bool, tolerated: Bool = false) {
             guard sendError == nil else { return }
@@ -381,7 +522,7 @@ public final class PostgresConnection: @unchecked Sendable {
                             sendError = failure(nil)
                             return
                         }
-                        sent.append(.run(keep: false, tolerated: tolerated))
+                        pipeline.sent.append(.run(keep: false, tolerated: tolerated))
                     }
                     nextStatement += 1
                     name = "fc\(nextStatement)"
@@ -392,7 +533,7 @@ public final class PostgresConnection: @unchecked Sendable {
                         sendError = failure(nil)
                         return
                     }
-                    sent.append(.prepare(key, name, tolerated: tolerated))
+                    pipeline.sent.append(.prepare(key, name, tolerated: tolerated))
                 }
                 ok = withParameterPointers(query.bindings) { count, _, values, lengths, formats in
                     PQsendQueryPrepared(handle, name, count, values, lengths, formats, 1)
@@ -402,7 +543,7 @@ public final class PostgresConnection: @unchecked Sendable {
                     PQsendQueryParams(handle, query.sql, count, types, values, lengths, formats, 1)
                 } == 1
             }
-            if ok { sent.append(.run(keep: keep, tolerated: tolerated)) } else { sendError = failure(nil) }
+            if ok { pipeline.sent.append(.run(keep: keep, tolerated: tolerated)) } else { sendError = failure(nil) }
         }
         for query in leading { send(query, keep: false) }
         for query in mains { send(query, keep: true) }
@@ -415,24 +556,32 @@ public final class PostgresConnection: @unchecked Sendable {
             close()
             throw sendError
         }
+        return pipeline
+    }
 
+    /// The receive half of `roundTrip`: reads the results of `pipeline` from `next` (libpq's
+    /// `PQgetResult`, or the results a reactor collected without blocking) and checks them.
+    /// `broken` says whether the connection had broken by the point reached in `next`.
+    private func receive(
+        _ pipeline: Pipeline, next: () -> OpaquePointer?, broken: () -> Bool
+    ) throws(PostgresError) -> [PostgresResult] {
         var kept: [OpaquePointer] = []
-        kept.reserveCapacity(mains.count)
+        kept.reserveCapacity(pipeline.mains)
         var firstError: PostgresError?
         // The connection was lost after everything but the `tolerated` statements succeeded:
         // the caller's outcome stands, the connection is closed.
         var lostAfterCommit = false
-        for entry in sent {
+        for entry in pipeline.sent {
             let isTolerated: Bool
             switch entry {
             case .prepare(_, _, let tolerated), .run(_, let tolerated): isTolerated = tolerated
             }
             // Each command's results end with a NULL.
             var result: OpaquePointer?
-            while let next = PQgetResult(handle) {
-                if result == nil { result = next } else { PQclear(next) }
+            while let more = next() {
+                if result == nil { result = more } else { PQclear(more) }
             }
-            if isBroken {
+            if broken() {
                 PQclear(result)
                 if isTolerated {
                     if firstError == nil {
@@ -473,9 +622,9 @@ public final class PostgresConnection: @unchecked Sendable {
                 PQclear(result)
             }
         }
-        if !isBroken {
+        if !broken() {
             // The Sync's own result, then pipeline mode ends.
-            let sync = PQgetResult(handle)
+            let sync = next()
             let synced = sync.map(PQresultStatus) == PGRES_PIPELINE_SYNC
             if !synced || PQexitPipelineMode(handle) != 1 {
                 // No ReadyForQuery after the statements: the server died after running them
@@ -483,7 +632,7 @@ public final class PostgresConnection: @unchecked Sendable {
                 // lost either way; what ran may have committed, which COMMIT's callers report.
                 // When all but the statements after a COMMIT succeeded, the commit is known to
                 // stand: only those (whose implicit transaction ends at the Sync) are lost.
-                if firstError == nil && !tolerated.isEmpty {
+                if firstError == nil && pipeline.tolerated {
                     if !lostAfterCommit { afterCommitFailures += 1 }
                     lostAfterCommit = true
                 } else {
@@ -500,7 +649,7 @@ public final class PostgresConnection: @unchecked Sendable {
             for result in kept { PQclear(result) }
             throw firstError
         }
-        guard kept.count == mains.count else {
+        guard kept.count == pipeline.mains else {
             for result in kept { PQclear(result) }
             throw PostgresError(.connectionLost)
         }

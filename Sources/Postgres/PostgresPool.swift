@@ -9,7 +9,9 @@ import Synchronization
 /// A bounded pool of libpq connections, each used from a thread of its own `NIOThreadPool`.
 ///
 /// `transaction` checks a connection out, runs the whole synchronous body on a pool thread
-/// (one hop off the caller's executor per transaction), and puts it back. When every
+/// (one hop off the caller's executor per transaction), and puts it back; a one-statement
+/// read is sent without blocking and finished by the pool's reactor thread instead
+/// (`transaction(settings:readOnly:single:)`). When every
 /// connection is busy, callers wait in line up to `acquireTimeout`. A connection that broke
 /// is closed and replaced by a fresh one for the next caller.
 ///
@@ -69,6 +71,11 @@ public final class PostgresPool: Service, Sendable {
         let id: Int
         let run: @Sendable (Grant) -> (Job, Grant)?
         let fail: @Sendable (any Error) -> Void
+        /// For a one-statement read: starts it with an existing connection on the calling
+        /// thread without blocking, and leaves the wait for its answer to the reactor
+        /// (docs/architecture.md, "Threads"). Used instead of `run` whenever the job gets a
+        /// connection rather than a slot.
+        var withoutThread: (@Sendable (PostgresConnection) -> Void)?
         /// `acquireTimeout`, while the job waits in line.
         var timer: Scheduled<Void>?
     }
@@ -87,9 +94,12 @@ public final class PostgresPool: Service, Sendable {
     public let configuration: Configuration
     private let state = Mutex(State())
     private let nextJobID = Atomic(0)
+    private let threadFreeReads = Atomic(0)
     private let roundTripCounter = Counter(label: "forecourt_db_round_trips_total")
     private let waitsCounter = Counter(label: "forecourt_db_pool_waits_total")
     private let threads: NIOThreadPool
+    /// Waits for the answers of one-statement reads started without a pool thread.
+    private let reactor = PostgresReactor()
     private let logger: Logger
 
     public init(configuration: Configuration, logger: Logger = Logger(label: "forecourt.postgres")) {
@@ -132,6 +142,7 @@ public final class PostgresPool: Service, Sendable {
             job.fail(PostgresError(.poolClosed))
         }
         for connection in idle { connection.close() }
+        await reactor.stop()
         if started { try? await threads.shutdownGracefully() }
     }
 
@@ -149,23 +160,29 @@ public final class PostgresPool: Service, Sendable {
         let id = nextJobID.add(1, ordering: .relaxed).newValue
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-                let job = Job(
-                    id: id,
-                    run: { [self] grant in
-                        let (result, connection, roundTrips) = execute(body, grant: grant)
-                        let next = release(connection, roundTrips: roundTrips)
-                        if case .failure(let error as PostgresError) = result, error.kind == .connectionLost {
-                            discardIdle()
-                        }
-                        continuation.resume(with: result)
-                        return next
-                    },
-                    fail: { continuation.resume(throwing: $0) })
-                enqueue(job)
+                enqueue(job(id, body, continuation))
             }
         } onCancel: {
             cancelWaiting(id, with: CancellationError())
         }
+    }
+
+    /// The job that runs `body` on a pool thread and answers `continuation`.
+    private func job<T: Sendable>(
+        _ id: Int, _ body: @escaping @Sendable (PostgresConnection) throws -> T, _ continuation: CheckedContinuation<T, any Error>
+    ) -> Job {
+        Job(
+            id: id,
+            run: { [self] grant in
+                let (result, connection, roundTrips) = execute(body, grant: grant)
+                let next = release(connection, roundTrips: roundTrips)
+                if case .failure(let error as PostgresError) = result, error.kind == .connectionLost {
+                    discardIdle()
+                }
+                continuation.resume(with: result)
+                return next
+            },
+            fail: { continuation.resume(throwing: $0) })
     }
 
     /// Runs `body` in a transaction (`PostgresConnection.transaction`) that acts as the
@@ -189,14 +206,97 @@ public final class PostgresPool: Service, Sendable {
 
     /// One statement as a transaction of its own, in one round trip (role, settings, the
     /// statement: `PostgresConnection.transaction(_:single:)`). For reads that are one statement.
+    ///
+    /// With a connection free (or handed over when one is freed), no pool thread takes part:
+    /// the statement is sent without blocking on the calling thread and the pool's reactor
+    /// waits for the answer (docs/architecture.md, "Threads"). Without one, it waits in line;
+    /// a connection that is still being opened is opened on a pool thread, which then runs it.
     public func transaction(
         settings: [(String, String)] = [],
         readOnly: Bool = false,
         single statement: PostgresQuery
     ) async throws -> PostgresResult {
         let start = transactionStart(settings: settings, readOnly: readOnly)
-        return try await withConnection { connection in
-            try connection.transaction(start, single: statement)
+        let id = nextJobID.add(1, ordering: .relaxed).newValue
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PostgresResult, any Error>) in
+                let body: @Sendable (PostgresConnection) throws -> PostgresResult = { connection in
+                    try connection.transaction(start, single: statement)
+                }
+                var job = job(id, body, continuation)
+                let blocking = job
+                job.withoutThread = { [self] connection in
+                    readWithoutThread(connection, start, statement, blocking: blocking, continuation)
+                }
+                enqueue(job)
+            }
+        } onCancel: {
+            cancelWaiting(id, with: CancellationError())
+        }
+    }
+
+    /// Sends a one-statement read without blocking and has the reactor finish it; over TLS
+    /// (`readsWithoutBlocking`), runs `blocking` on a pool thread instead.
+    private func readWithoutThread(
+        _ connection: PostgresConnection, _ start: TransactionStart, _ statement: PostgresQuery, blocking: Job,
+        _ continuation: CheckedContinuation<PostgresResult, any Error>
+    ) {
+        guard connection.readsWithoutBlocking else {
+            self.start(blocking, grant: .connection(connection))
+            return
+        }
+        let before = connection.roundTrips
+        let finish: @Sendable (PostgresReactor.Outcome) -> Void = { [self] outcome in
+            let result: Result<PostgresResult, any Error>
+            switch outcome {
+            case .complete(let read):
+                do {
+                    result = .success(try connection.finishSingle(read))
+                } catch let error as PostgresError where error.sqlState == "26000" && connection.preparesStatements && !connection.isBroken {
+                    // The session lost its prepared statements: prepared again on a pool
+                    // thread, as `transaction(_:single:)` does.
+                    self.start(blocking, grant: .connection(connection))
+                    return
+                } catch {
+                    result = .failure(error)
+                }
+            case .stopped(let read):
+                connection.abandon(read)
+                result = .failure(PostgresError(.poolClosed))
+            }
+            let next = release(connection, roundTrips: connection.roundTrips - before)
+            if case .failure(let error as PostgresError) = result, error.kind == .connectionLost {
+                discardIdle()
+            }
+            continuation.resume(with: result)
+            if let next { dispatch(next) }
+        }
+        let read: PostgresConnection.SingleRead
+        do {
+            read = try connection.startSingle(start, statement)
+        } catch {
+            let next = release(connection, roundTrips: connection.roundTrips - before)
+            if error.kind == .connectionLost { discardIdle() }
+            continuation.resume(throwing: error)
+            if let next { dispatch(next) }
+            return
+        }
+        threadFreeReads.add(1, ordering: .relaxed)
+        if read.isComplete {
+            finish(.complete(read))
+        } else if !reactor.register(connection, read, completion: finish) {
+            finish(.stopped(read))
+        }
+    }
+
+    /// Starts a job that was handed a connection or a slot: without a thread when it can,
+    /// else on a pool thread.
+    private func dispatch(_ next: (Job, Grant)) {
+        let (job, grant) = next
+        if case .connection(let connection) = grant, let withoutThread = job.withoutThread {
+            withoutThread(connection)
+        } else {
+            start(job, grant: grant)
         }
     }
 
@@ -216,6 +316,12 @@ public final class PostgresPool: Service, Sendable {
     /// designed to keep low, counted for tests and the `forecourt_db_round_trips_total` metric.
     public var roundTrips: Int {
         state.withLock { $0.roundTrips }
+    }
+
+    /// One-statement reads sent without a pool thread so far (`transaction(settings:readOnly:single:)`),
+    /// for tests.
+    public var readsWithoutThread: Int {
+        threadFreeReads.load(ordering: .relaxed)
     }
 
     // MARK: - Checkout
@@ -251,7 +357,7 @@ public final class PostgresPool: Service, Sendable {
             return .waiting
         }
         switch decision {
-        case .start(let grant): start(job, grant: grant)
+        case .start(let grant): dispatch((job, grant))
         case .waiting: waitsCounter.increment()
         case .closed: job.fail(PostgresError(.poolClosed))
         }
@@ -267,8 +373,12 @@ public final class PostgresPool: Service, Sendable {
                 state.withLock { $0.open -= 1 }
                 return
             }
-            var next: (Job, Grant)? = (job, grant)
+            var next = job.run(grant)
             while let (job, grant) = next {
+                if case .connection(let connection) = grant, let withoutThread = job.withoutThread {
+                    withoutThread(connection)
+                    return
+                }
                 next = job.run(grant)
             }
         }
