@@ -142,19 +142,21 @@ enum FeedRules {
         let newerHoldOrRelease: Bool
         /// An applied ETA occurred after this event.
         let newerETA: Bool
-        /// The seq of the timeline entry this event makes (taken with the lock).
+        /// The seq of the timeline entry this event makes (taken by the same statement, after
+        /// the lock).
         let seq: Int
 
-        init(_ result: PostgresResult, seq: Int) throws {
+        init(_ result: PostgresResult) throws {
             guard let row = result.first else { throw PostgresError(.decoding, context: "feed history") }
             repeated = try row.decode(0)
             newerHoldOrRelease = try row.decode(1)
             newerETA = try row.decode(2)
-            self.seq = seq
+            seq = try row.decode(3)
         }
     }
 
-    /// The statement of `History`, for the order `event` names in the transaction's group
+    /// The statement of `History` (and the seq of the entry the event makes: one aggregate row,
+    /// so one `nextval`), for the order `event` names in the transaction's group
     /// (`forecourt.current_group()`: the caller's, or the one a factory transaction was
     /// re-scoped to). Sent right after the statement that locks the order, in the same round
     /// trip: it runs once the lock is held, so it sees every event of an earlier holder.
@@ -192,7 +194,8 @@ enum FeedRules {
         sql.appendInterpolation(event.occurredAt)
         sql.appendLiteral(
             """
-            ), false)
+            ), false),
+                \(OrderService.nextSeq)
             FROM forecourt.order_events e, o WHERE e.dealer_group_id = forecourt.current_group() AND e.order_id = o.id
             """)
         return PostgresQuery(stringInterpolation: sql)

@@ -48,7 +48,10 @@ struct OrderEventEntry: Sendable {
 extension OrderService {
     /// The seq of the next timeline entry (`order_events.seq`'s own sequence; migration 0011 lets
     /// the service's role take from it), sent in the round trip that locks the order.
-    static let nextSeqQuery: PostgresQuery = "SELECT nextval('forecourt.order_events_seq_seq'::regclass)"
+    static let nextSeqQuery: PostgresQuery = "SELECT \(unsafeSQL: nextSeq)"
+
+    /// The same as a column of another statement of that round trip (one statement fewer).
+    static let nextSeq = "nextval('forecourt.order_events_seq_seq'::regclass)"
 
     /// The value `nextSeqQuery` returned.
     static func seq(_ result: PostgresResult) throws -> Int {

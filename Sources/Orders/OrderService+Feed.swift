@@ -43,15 +43,14 @@ extension OrderService {
                 // sees that group's rows only (docs/architecture.md, "Orders").
                 try connection.enqueue(Self.rescopeToGroup(of: event.order))
             }
-            // The lock, the timeline checks that must follow it and the seq of the entry this
-            // event will make, in one round trip with the transaction's start.
+            // The lock, and the timeline checks that must follow it with the seq of the entry
+            // this event will make, in one round trip with the transaction's start.
             let found = try connection.queries([
                 Self.findQuery(event.order, group: caller.dealerGroupID, dealer: dealer, lock: true),
                 FeedRules.historyQuery(event),
-                Self.nextSeqQuery,
             ])
             guard let current = try found[0].first.map(Order.init) else { throw DomainError.notFound("order") }
-            let history = try FeedRules.History(found[1], seq: try Self.seq(found[2]))
+            let history = try FeedRules.History(found[1])
             do {
                 return try FeedRules.apply(
                     event, to: current, history: history, connection: connection, caller: caller, source: source)

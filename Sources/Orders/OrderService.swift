@@ -72,8 +72,8 @@ public final class OrderService: Sendable {
         let order = try await database.transaction(.group(group), principal: caller.id) { connection -> Order in
             // Claim the key first. A concurrent call with the same key blocks on our row here
             // until we end; then it finds the key taken and returns our order. The customer
-            // and the dealer are checked, and the timeline entry's seq taken, in the same round
-            // trip (with the transaction's start).
+            // and the dealer are checked, and the timeline entry's seq taken, by one statement
+            // in the same round trip (with the transaction's start).
             let first = try connection.queries([
                 """
                 INSERT INTO forecourt.idempotency_keys (dealer_group_id, key, method, request_hash, object_id)
@@ -83,16 +83,16 @@ public final class OrderService: Sendable {
                 """
                 SELECT EXISTS (SELECT 1 FROM forecourt.customers
                         WHERE dealer_group_id = \(group) AND id = \(new.customerID) AND erased_at IS NULL),
-                    EXISTS (SELECT 1 FROM forecourt.dealers WHERE dealer_group_id = \(group) AND id = \(dealerID))
+                    EXISTS (SELECT 1 FROM forecourt.dealers WHERE dealer_group_id = \(group) AND id = \(dealerID)),
+                    \(unsafeSQL: Self.nextSeq)
                 """,
-                Self.nextSeqQuery,
             ])
             if first[0].count != 1 {
                 return try Self.existing(connection, group: group, key: new.idempotencyKey, requestHash: requestHash)
             }
-            let checks = first[1].first
-            guard try checks?.decode(0, as: Bool.self) == true else { throw DomainError.notFound("customer") }
-            guard try checks?.decode(1, as: Bool.self) == true else { throw DomainError.notFound("dealer") }
+            guard let checks = first[1].first else { throw PostgresError(.decoding, context: "order.create checks") }
+            guard try checks.decode(0, as: Bool.self) else { throw DomainError.notFound("customer") }
+            guard try checks.decode(1, as: Bool.self) else { throw DomainError.notFound("dealer") }
             // Its overdue time is computed by the INSERT itself (DelayRule), so the new order is one
             // row version, from the group's pace of `ordered` made current just before. The
             // number comes from the dealer's sequence (forecourt.next_order_number, migration
@@ -108,7 +108,8 @@ public final class OrderService: Sendable {
                     \(new.model.code), \(new.model.year), \(new.model.trim), \(new.exteriorColor), \(new.interiorColor),
                     \(new.options), \(unsafeSQL: DelayRule.newOrderOverdueAt))
                 """)
-            let entry = OrderEventEntry(group: group, orderID: orderID, seq: try Self.seq(first[2]), event: "ordered", source: "dealer")
+            let entry = OrderEventEntry(
+                group: group, orderID: orderID, seq: try checks.decode(2), event: "ordered", source: "dealer")
             return try Self.finishChange(
                 connection, entry,
                 dealerID: dealerID, caller: caller, method: "order.create", queue: [.orderConfirmation])
