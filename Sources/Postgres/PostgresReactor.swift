@@ -73,26 +73,37 @@ final class PostgresReactor: @unchecked Sendable {
     ) -> Bool {
         let entry = InFlight(connection, read, completion)
         let fd = connection.socketDescriptor
-        let (accepted, armed) = state.withLock { state -> (Bool, Bool) in
-            if state.stopped { return (false, false) }
+        let accepted = state.withLock { state -> Bool in
+            if state.stopped { return false }
             if !state.started {
                 state.started = true
                 let thread = Thread { [self] in loop() }
                 thread.name = "forecourt.postgres.reactor"
                 thread.start()
             }
-            // Armed under the lock, so that `stop` cannot close over a read it does not see.
-            guard arm(fd, writable: read.wantsWrite) else { return (true, false) }
+            // In the table before it is armed: once armed, the loop may report it at once.
             state.inFlight[fd] = entry
-            return (true, true)
+            return true
         }
-        if accepted && !armed {
-            // epoll refused the socket: libpq's socket is gone, so is the connection.
-            var read = read
-            read.markBroken()
-            completion(.complete(read))
+        guard accepted else { return false }
+        // Armed outside the lock, which the loop takes for every event: a system call inside
+        // it made the loop and the event loops wait on each other (docs/performance.md). If
+        // `stop` came in between, the read was failed with the others and the arming is moot.
+        if !arm(fd, writable: read.wantsWrite) {
+            // epoll refused the socket: libpq's socket is gone, so is the connection. Failed
+            // here unless `stop` took it first.
+            let mine = state.withLock { state -> Bool in
+                guard state.inFlight[fd] === entry else { return false }
+                state.inFlight[fd] = nil
+                return true
+            }
+            if mine {
+                var read = read
+                read.markBroken()
+                completion(.complete(read))
+            }
         }
-        return accepted
+        return true
     }
 
     /// Fails the reads in flight (`.stopped`) and ends the thread; later registrations are
@@ -146,18 +157,29 @@ final class PostgresReactor: @unchecked Sendable {
                     continue
                 }
                 let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: key))
-                guard let entry = state.withLock({ $0.inFlight[fd] }) else { continue }
+                // Taken out of the table while this thread works on it (one lock per event);
+                // put back if it needs another event. `stop` fails only what is in the table,
+                // and runs on this thread after these events, so nothing is failed twice.
+                guard let entry = state.withLock({ $0.inFlight.removeValue(forKey: fd) }) else { continue }
                 entry.connection.advance(&entry.read)
                 if entry.read.isComplete {
-                    state.withLock { _ = $0.inFlight.removeValue(forKey: fd) }
                     entry.completion(.complete(entry.read))
-                } else {
-                    let armed = state.withLock { state -> Bool in
-                        guard !state.stopped else { return true }  // failed below
-                        return arm(fd, writable: entry.read.wantsWrite)
+                    continue
+                }
+                let stopped = state.withLock { state -> Bool in
+                    if state.stopped { return true }
+                    state.inFlight[fd] = entry
+                    return false
+                }
+                if stopped {
+                    entry.completion(.stopped(entry.read))
+                } else if !arm(fd, writable: entry.read.wantsWrite) {
+                    let mine = state.withLock { state -> Bool in
+                        guard state.inFlight[fd] === entry else { return false }
+                        state.inFlight[fd] = nil
+                        return true
                     }
-                    if !armed {
-                        state.withLock { _ = $0.inFlight.removeValue(forKey: fd) }
+                    if mine {
                         entry.read.markBroken()
                         entry.completion(.complete(entry.read))
                     }
