@@ -116,8 +116,7 @@ extension DeliveryService {
                 """
                 UPDATE forecourt.notifications SET attempts = attempts + 1, last_error = \(error),
                     next_attempt_at = now() + \(retryIn) * interval '1 second', claimed_by = NULL, claimed_until = NULL
-                WHERE dealer_group_id = \(context.group) AND id = \(context.id) AND status = 'pending'
-                    AND claimed_by = \(instance)
+                WHERE dealer_group_id = \(context.group) AND id = \(context.id) AND claimed_by = \(instance)
                 """)
         }
         metrics.count(outcome: .temporary(error ?? ""), status: "pending", channel: context.channel)

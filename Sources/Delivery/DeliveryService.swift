@@ -213,21 +213,34 @@ public final class DeliveryService: Service, Sendable {
         let instance = queue.instance
         try await database.transaction(.group(context.group)) { connection in
             try connection.query(
-                """
-                UPDATE forecourt.notifications SET status = \(status), attempts = \(attempts), last_error = \(code),
-                    sent_at = CASE WHEN \(status) = 'sent' THEN now() END,
-                    next_attempt_at = CASE WHEN \(retryIn)::float8 IS NULL THEN next_attempt_at
-                        ELSE now() + \(retryIn) * interval '1 second' END,
-                    claimed_by = NULL, claimed_until = NULL
-                WHERE dealer_group_id = \(context.group) AND id = \(context.id) AND status = 'pending'
-                    AND claimed_by = \(instance)
-                """)
+                Self.recordQuery(
+                    group: context.group, id: context.id, instance: instance, status: status, attempts: attempts,
+                    code: code, retryIn: retryIn))
         }
         metrics.count(outcome: outcome, status: status, channel: context.channel)
         if status == "failed" {
             logger.info(
                 "notification failed", metadata: ["notification.id": "\(context.id)", "notification.error": "\(code ?? "")"])
         }
+    }
+}
+
+extension DeliveryService {
+    /// An attempt's outcome, under our lease, which gives the lease back. Found by primary key
+    /// and lease alone: a leased notification is pending (migration 0017's check), and stating
+    /// `status = 'pending'` too could send the planner through the partial index
+    /// `notifications_due`, the whole backlog per outcome (`NotificationContext.loadQuery`).
+    static func recordQuery(
+        group: UUID, id: UUID, instance: UUID, status: String, attempts: Int, code: String?, retryIn: Double?
+    ) -> PostgresQuery {
+        """
+        UPDATE forecourt.notifications SET status = \(status), attempts = \(attempts), last_error = \(code),
+            sent_at = CASE WHEN \(status) = 'sent' THEN now() END,
+            next_attempt_at = CASE WHEN \(retryIn)::float8 IS NULL THEN next_attempt_at
+                ELSE now() + \(retryIn) * interval '1 second' END,
+            claimed_by = NULL, claimed_until = NULL
+        WHERE dealer_group_id = \(group) AND id = \(id) AND claimed_by = \(instance)
+        """
     }
 }
 

@@ -29,5 +29,90 @@ extension DeliveryIntegrationTests {
                 #expect(leased == 10)
             }
         }
+
+        /// The dispatcher reads and records a notification it holds by primary key, whatever the
+        /// statistics say of the backlog. ANALYZE saw 3,000 sent and none pending, then 3,000 came:
+        /// the planner took the partial index `notifications_due` for empty, and with
+        /// `status = 'pending'` in these lookups it read them through it, the whole backlog per
+        /// lookup (docs/performance.md, "The dispatcher's lookups by primary key").
+        @Test func lookupsOfAClaimedNotificationUseThePrimaryKey() async throws {
+            try await withTestDatabase(maximumConnections: 4) { db in
+                let world = try await DeliveryWorld.make(db)
+                let customer = try await world.customer()
+                let order = try #require(try await world.order(for: customer)["id"]?.stringValue.flatMap(UUID.init(uuidString:)))
+                let group = world.fixture.group
+                let instance = UUID()
+                let held = UUID()
+                try await offloaded {
+                    let owner = try db.ownerConnection()
+                    defer { owner.close() }
+                    // As in production: many notifications sent, none pending when ANALYZE ran...
+                    try owner.query("UPDATE forecourt.notifications SET status = 'sent'")
+                    try owner.query(
+                        """
+                        INSERT INTO forecourt.notifications (dealer_group_id, id, order_id, kind, channel, revision, status)
+                        SELECT \(group), gen_random_uuid(), \(order), 'delay', 'email', r, 'sent'
+                        FROM generate_series(1, 3000) r
+                        """)
+                    try owner.query("ANALYZE forecourt.notifications")
+                    // ...then a backlog (a relay away), and the one this instance holds.
+                    try owner.query(
+                        """
+                        INSERT INTO forecourt.notifications (dealer_group_id, id, order_id, kind, channel, revision, next_attempt_at)
+                        SELECT \(group), gen_random_uuid(), \(order), 'delay', 'email', r, now() + interval '1 hour'
+                        FROM generate_series(3001, 6000) r
+                        """)
+                    try owner.query(
+                        """
+                        INSERT INTO forecourt.notifications (dealer_group_id, id, order_id, kind, channel, revision,
+                            claimed_by, claimed_until)
+                        VALUES (\(group), \(held), \(order), 'delay', 'email', 6001, \(instance), now() + interval '30 seconds')
+                        """)
+                }
+                let lookups = [
+                    NotificationContext.loadQuery(group: group, id: held, instance: instance),
+                    DeliveryService.recordQuery(
+                        group: group, id: held, instance: instance, status: "sent", attempts: 1, code: nil, retryIn: nil),
+                ]
+                for lookup in lookups {
+                    let plan = try await world.harness.database.transaction(.group(group)) { connection in
+                        try connection.query(PostgresQuery(unsafeSQL: "EXPLAIN " + lookup.sql, bindings: lookup.bindings))
+                            .rows.map { try $0.decode(0, as: String.self) }.joined(separator: "\n")
+                    }
+                    #expect(plan.contains("notifications_pkey"), "\(plan)")
+                    #expect(!plan.contains("notifications_due"), "\(plan)")
+                }
+                // And the lease still guards them: the outcome of a notification held by another
+                // instance is not recorded.
+                let other = DeliveryService.recordQuery(
+                    group: group, id: held, instance: UUID(), status: "sent", attempts: 1, code: nil, retryIn: nil)
+                let changed = try await world.harness.database.transaction(.group(group)) { connection in
+                    try connection.query(other).affectedRows
+                }
+                #expect(changed == 0)
+            }
+        }
+
+        /// A claimed notification is a pending one: the database refuses anything else
+        /// (migration 0017), which is what lets the lookups above test the lease alone.
+        @Test func onlyPendingNotificationsCanBeClaimed() async throws {
+            try await withTestDatabase(maximumConnections: 4) { db in
+                let world = try await DeliveryWorld.make(db)
+                let customer = try await world.customer()
+                _ = try await world.order(for: customer)
+                let error = await #expect(throws: PostgresError.self) {
+                    try await offloaded {
+                        let owner = try db.ownerConnection()
+                        defer { owner.close() }
+                        try owner.query(
+                            """
+                            UPDATE forecourt.notifications SET status = 'sent', claimed_by = gen_random_uuid(),
+                                claimed_until = now() + interval '1 minute'
+                            """)
+                    }
+                }
+                #expect(error?.sqlState == "23514")
+            }
+        }
     }
 }
