@@ -229,7 +229,7 @@ extension DeliveryService {
     /// An attempt's outcome, under our lease, which gives the lease back. Found by primary key
     /// and lease alone: a leased notification is pending (migration 0017's check), and stating
     /// `status = 'pending'` too could send the planner through the partial index
-    /// `notifications_due`, the whole backlog per outcome (`NotificationContext.loadQuery`).
+    /// `notifications_due_channel`, the whole backlog per outcome (`NotificationContext.loadQuery`).
     static func recordQuery(
         group: UUID, id: UUID, instance: UUID, status: String, attempts: Int, code: String?, retryIn: Double?
     ) -> PostgresQuery {

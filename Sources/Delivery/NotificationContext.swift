@@ -62,7 +62,7 @@ struct NotificationContext: Sendable {
 
     /// The notification with its order, dealer and group, if our lease on it still runs. The
     /// lease alone says it is pending (migration 0017's check): with `status = 'pending'` stated
-    /// too, the planner could read the partial index `notifications_due` instead of the primary
+    /// too, the planner could read the partial index `notifications_due_channel` instead of the primary
     /// key, the whole backlog per lookup (docs/performance.md, "The dispatcher's lookups by
     /// primary key").
     static func loadQuery(group: UUID, id: UUID, instance: UUID) -> PostgresQuery {

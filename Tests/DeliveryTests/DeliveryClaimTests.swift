@@ -30,9 +30,49 @@ extension DeliveryIntegrationTests {
             }
         }
 
+        /// An instance claims only the channels it sends, and its pick reads only those: 3,000 due
+        /// emails wait (no relay anywhere) while it claims its one due `sms`. With one index over
+        /// every channel the pick filtered the whole email backlog at every claim
+        /// (docs/performance.md, "The dispatcher's pick per channel").
+        @Test func aClaimReadsOnlyTheChannelsItSends() async throws {
+            try await withTestDatabase(maximumConnections: 4) { db in
+                let world = try await DeliveryWorld.make(db)
+                let customer = try await world.customer(notifySMS: true)
+                let order = try #require(try await world.order(for: customer)["id"]?.stringValue.flatMap(UUID.init(uuidString:)))
+                let group = world.fixture.group
+                try await offloaded {
+                    let owner = try db.ownerConnection()
+                    defer { owner.close() }
+                    try owner.query(
+                        """
+                        INSERT INTO forecourt.notifications (dealer_group_id, id, order_id, kind, channel, revision, next_attempt_at)
+                        SELECT \(group), gen_random_uuid(), \(order), 'delay', 'email', r, now() - interval '1 hour'
+                        FROM generate_series(1, 3000) r
+                        """)
+                }
+                let instance = UUID()
+                let query = DeliveryQueue.claimQuery(channels: ["sms"], limit: 10, leaseSeconds: 30, instance: instance)
+                let plan = try await world.harness.database.transaction(.delivery) { connection in
+                    try connection.enqueue(DeliveryQueue.claimSettings)
+                    return try connection.query(PostgresQuery(unsafeSQL: "EXPLAIN (ANALYZE, BUFFERS) " + query.sql, bindings: query.bindings))
+                        .rows.map { try $0.decode(0, as: String.self) }.joined(separator: "\n")
+                }
+                // Rows read and thrown away: the email backlog, when the pick reads it.
+                let discarded = plan.matches(of: /Rows Removed by Filter: (\d+)/).compactMap { Int($0.1) }.reduce(0, +)
+                #expect(discarded < 100, "\(plan)")
+                let claimed = try await offloaded {
+                    let owner = try db.ownerConnection()
+                    defer { owner.close() }
+                    return try owner.query("SELECT channel FROM forecourt.notifications WHERE claimed_by = \(instance)")
+                        .rows.map { try $0.decode(0, as: String.self) }
+                }
+                #expect(claimed == ["sms"])
+            }
+        }
+
         /// The dispatcher reads and records a notification it holds by primary key, whatever the
         /// statistics say of the backlog. ANALYZE saw 3,000 sent and none pending, then 3,000 came:
-        /// the planner took the partial index `notifications_due` for empty, and with
+        /// the planner took the partial index of pending notifications for empty, and with
         /// `status = 'pending'` in these lookups it read them through it, the whole backlog per
         /// lookup (docs/performance.md, "The dispatcher's lookups by primary key").
         @Test func lookupsOfAClaimedNotificationUseThePrimaryKey() async throws {
