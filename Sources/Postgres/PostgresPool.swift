@@ -76,8 +76,9 @@ public final class PostgresPool: Service, Sendable {
         /// (docs/architecture.md, "Threads"). Used instead of `run` whenever the job gets a
         /// connection rather than a slot.
         var withoutThread: (@Sendable (PostgresConnection) -> Void)?
-        /// `acquireTimeout`, while the job waits in line.
-        var timer: Scheduled<Void>?
+        /// When the job, waiting in line, fails with `poolTimeout` (its arrival plus
+        /// `acquireTimeout`): the pool's one sweep timer fails it then.
+        var deadline = NIODeadline.distantFuture
     }
 
     private struct State {
@@ -87,6 +88,8 @@ public final class PostgresPool: Service, Sendable {
         /// Jobs waiting for a connection, in arrival order.
         var waiting = CircularBuffer<Job>()
         var closed = false
+        /// Whether the sweep timer (`sweepWaiting`) is scheduled: while anyone waits in line.
+        var sweepScheduled = false
         var threadsStarted = false
         var roundTrips = 0
     }
@@ -137,10 +140,7 @@ public final class PostgresPool: Service, Sendable {
             }
             return (state.idle, state.waiting, state.threadsStarted)
         }
-        for job in waiting {
-            job.timer?.cancel()
-            job.fail(PostgresError(.poolClosed))
-        }
+        for job in waiting { job.fail(PostgresError(.poolClosed)) }
         for connection in idle { connection.close() }
         await reactor.stop()
         if started { try? await threads.shutdownGracefully() }
@@ -330,7 +330,7 @@ public final class PostgresPool: Service, Sendable {
     private func enqueue(_ job: Job) {
         enum Decision {
             case start(Grant)
-            case waiting
+            case waiting(sweepAt: NIODeadline?)
             case closed
         }
         let decision = state.withLock { state -> Decision in
@@ -345,20 +345,22 @@ public final class PostgresPool: Service, Sendable {
                 return .start(.slot)
             }
             var job = job
-            // The timer runs on an event loop, not as a task: it fires on time even when the
-            // cooperative threads are busy. It starts only once the job is in line.
-            let id = job.id
-            job.timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(
-                in: .nanoseconds(configuration.acquireTimeout.nanoseconds)
-            ) { [self] in
-                cancelWaiting(id, with: PostgresError(.poolTimeout))
-            }
+            // Every job waits the same `acquireTimeout` and the line is in arrival order, so
+            // the first in line is always the next to time out: one timer for the pool, at
+            // the first's deadline, instead of one per job (scheduling and cancelling a
+            // timer per job woke the timer's event loop from the thread that handed the job a
+            // connection: docs/performance.md).
+            job.deadline = .now() + .nanoseconds(configuration.acquireTimeout.nanoseconds)
             state.waiting.append(job)
-            return .waiting
+            if state.sweepScheduled { return .waiting(sweepAt: nil) }
+            state.sweepScheduled = true
+            return .waiting(sweepAt: job.deadline)
         }
         switch decision {
         case .start(let grant): dispatch((job, grant))
-        case .waiting: waitsCounter.increment()
+        case .waiting(let sweepAt):
+            waitsCounter.increment()
+            if let sweepAt { scheduleSweep(at: sweepAt) }
         case .closed: job.fail(PostgresError(.poolClosed))
         }
     }
@@ -384,13 +386,39 @@ public final class PostgresPool: Service, Sendable {
         }
     }
 
+    /// The timer runs on an event loop, not as a task: it fires on time even when the
+    /// cooperative threads are busy.
+    private func scheduleSweep(at deadline: NIODeadline) {
+        MultiThreadedEventLoopGroup.singleton.any().scheduleTask(deadline: deadline) { [self] in
+            sweepWaiting()
+        }
+    }
+
+    /// Fails the jobs in line whose deadline has passed (`poolTimeout`), then schedules
+    /// itself again for the first one left, if any.
+    private func sweepWaiting() {
+        let now = NIODeadline.now()
+        let (expired, next) = state.withLock { state -> ([Job], NIODeadline?) in
+            var expired: [Job] = []
+            while let first = state.waiting.first, first.deadline <= now {
+                expired.append(state.waiting.removeFirst())
+            }
+            guard let first = state.waiting.first else {
+                state.sweepScheduled = false
+                return (expired, nil)
+            }
+            return (expired, first.deadline)
+        }
+        for job in expired { job.fail(PostgresError(.poolTimeout)) }
+        if let next { scheduleSweep(at: next) }
+    }
+
     private func cancelWaiting(_ id: Int, with error: any Error) {
         let job = state.withLock { state -> Job? in
             guard let index = state.waiting.firstIndex(where: { $0.id == id }) else { return nil }
             return state.waiting.remove(at: index)
         }
         guard let job else { return }
-        job.timer?.cancel()
         job.fail(error)
     }
 
@@ -445,9 +473,7 @@ public final class PostgresPool: Service, Sendable {
             }
             return nil
         }
-        if let (job, _) = handed {
-            job.timer?.cancel()
-        } else if state.withLock({ $0.closed }) {
+        if handed == nil, state.withLock({ $0.closed }) {
             keep?.close()
         }
         return handed

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Synchronization
 import Testing
 import TestSupport
 
@@ -47,6 +48,40 @@ import TestSupport
         _ = try await holder.value
         // Once the holder is done, the connection serves the next caller.
         let one = try await pool.withConnection { try $0.query("SELECT 1::int8").first!.decode(0, as: Int.self) }
+        #expect(one == 1)
+        await pool.shutdown()
+    }
+
+    /// The pool has one timer for the whole line, at the first waiter's deadline: after it
+    /// fails the first, it must fire again for the next, who came later (docs/architecture.md,
+    /// "Threads"). Both time out while the only connection is still held.
+    @Test func eachWaiterInLineTimesOutInTurn() async throws {
+        let url = try TestEnvironment.baseConnectionString
+        let pool = PostgresPool(
+            configuration: .init(connectionString: url, maximumConnections: 1, acquireTimeout: .milliseconds(300)))
+        let (held, heldContinuation) = AsyncStream.makeStream(of: Void.self)
+        let released = Mutex(false)
+        let holder = Task {
+            try await pool.withConnection { connection in
+                heldContinuation.yield()
+                try connection.query("SELECT pg_sleep(5)")
+                released.withLock { $0 = true }
+            }
+        }
+        var heldIterator = held.makeAsyncIterator()
+        _ = await heldIterator.next()
+        let first = Task { try await pool.withConnection { try $0.query("SELECT 1") } }
+        try await Task.sleep(for: .milliseconds(150))
+        let second = Task { try await pool.transaction(readOnly: true, single: "SELECT 2::int8") }
+        let firstError = await #expect(throws: PostgresError.self) { _ = try await first.value }
+        #expect(firstError?.kind == .poolTimeout)
+        let error = await #expect(throws: PostgresError.self) { _ = try await second.value }
+        #expect(error?.kind == .poolTimeout)
+        // Both gave up before the holder let go.
+        #expect(pool.statistics.waiting == 0)
+        #expect(released.withLock { $0 } == false)
+        _ = try await holder.value
+        let one = try await pool.transaction(readOnly: true, single: "SELECT 1::int8").first!.decode(0, as: Int.self)
         #expect(one == 1)
         await pool.shutdown()
     }
