@@ -79,7 +79,7 @@ let package = Package(
         .target(name: "EmbeddedMigrations", swiftSettings: strict, plugins: ["EmbedMigrations"]),
         .target(name: "ForecourtCore", swiftSettings: strict),
         // JSON and the JSON-RPC 2.0 message types, shared by the server and the client library.
-        .target(name: "JSONRPC", swiftSettings: strict),
+        .target(name: "JSONRPC", dependencies: ["ForecourtCore"], swiftSettings: strict),
         // The bounded line decoder, for the server's and the client's pipelines.
         .target(name: "LineFraming", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         .target(name: "RPC", dependencies: ["JSONRPC", "ForecourtCore", logging, metrics], swiftSettings: strict),

@@ -1,3 +1,4 @@
+import ForecourtCore
 import Foundation
 
 /// A JSON value.
@@ -255,25 +256,7 @@ extension UUID: JSONRepresentable {
     /// Identifiers are lowercase UUID strings.
     public var json: JSON { .string(lowercaseString) }
 
-    /// `uuidString.lowercased()` in one allocation: every response names ids, and Foundation's
-    /// upper-case string then lowercased showed in the profile of `order.get` (docs/performance.md).
-    public var lowercaseString: String {
-        withUnsafeBytes(of: uuid) { bytes in
-            String(unsafeUninitializedCapacity: 36) { out in
-                let digits: StaticString = "0123456789abcdef"
-                let hex = digits.utf8Start
-                var i = 0
-                for (n, byte) in bytes.enumerated() {
-                    if n == 4 || n == 6 || n == 8 || n == 10 {
-                        out[i] = UInt8(ascii: "-")
-                        i += 1
-                    }
-                    out[i] = hex[Int(byte >> 4)]
-                    out[i + 1] = hex[Int(byte & 0x0F)]
-                    i += 2
-                }
-                return i
-            }
-        }
-    }
+    /// `uuidString.lowercased()` in one allocation (ForecourtCore's writer, also used for the
+    /// row-level security settings): every response names ids (docs/performance.md).
+    public var lowercaseString: String { lowercasedText }
 }
