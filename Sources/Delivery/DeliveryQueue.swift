@@ -93,13 +93,31 @@ struct DeliveryQueue: Sendable {
     /// nil when none is pending.
     func nextDue(channels: [String]) async throws -> Date? {
         try await database.transaction(.delivery, readOnly: true) { connection in
-            try connection.query(
-                """
-                SELECT min(greatest(next_attempt_at, coalesce(claimed_until, next_attempt_at)))
-                FROM forecourt.notifications WHERE status = 'pending' AND channel = ANY(\(channels))
-                """
-            ).first?.decode(0, as: Date?.self)
+            try connection.enqueue(Self.claimSettings)
+            return try connection.query(Self.nextDueQuery(channels: channels)).first?.decode(0, as: Date?.self)
         }
+    }
+
+    /// Asked after a claim found nothing, so every unclaimed pending notification is due later
+    /// and every one due now is leased. Per channel, through `notifications_due_channel`: the
+    /// soonest unclaimed one (the index in due order, past the leased ones before it), and the
+    /// end of each lease, read from the due ones only (a lease is taken on a due notification
+    /// and ends with its outcome). So it reads about the leases in force however long the
+    /// backlog of later retries, which it read whole before, at every idle cycle: each write's
+    /// NOTIFY makes one (docs/performance.md, "The dispatcher's idle look ahead").
+    static func nextDueQuery(channels: [String]) -> PostgresQuery {
+        """
+        SELECT min(d.at) FROM unnest(\(channels)::text[]) AS c(channel)
+        CROSS JOIN LATERAL (
+            (SELECT n.next_attempt_at AS at FROM forecourt.notifications n
+             WHERE n.status = 'pending' AND n.channel = c.channel AND n.claimed_by IS NULL
+             ORDER BY n.next_attempt_at LIMIT 1)
+            UNION ALL
+            SELECT greatest(n.next_attempt_at, n.claimed_until) FROM forecourt.notifications n
+            WHERE n.status = 'pending' AND n.channel = c.channel AND n.next_attempt_at <= now()
+                AND n.claimed_by IS NOT NULL
+        ) d
+        """
     }
 
     /// The queue's depth and the age of its oldest pending notification, for the metrics.

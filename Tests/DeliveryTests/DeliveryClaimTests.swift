@@ -70,6 +70,65 @@ extension DeliveryIntegrationTests {
             }
         }
 
+        /// After an empty claim the dispatcher asks when the next notification of its channels
+        /// comes due: the soonest retry, or the end of another instance's lease. With 3,000
+        /// retries an hour away, one notification leased for two minutes and an email due in one
+        /// (a channel it does not send), the answer is the lease's end, and the look ahead reads a
+        /// few rows, not the backlog (docs/performance.md, "The dispatcher's idle look ahead").
+        @Test func theIdleLookAheadReadsTheLeasesNotTheBacklog() async throws {
+            try await withTestDatabase(maximumConnections: 4) { db in
+                let world = try await DeliveryWorld.make(db)
+                let customer = try await world.customer(notifySMS: true)
+                let order = try #require(try await world.order(for: customer)["id"]?.stringValue.flatMap(UUID.init(uuidString:)))
+                let group = world.fixture.group
+                try await offloaded {
+                    let owner = try db.ownerConnection()
+                    defer { owner.close() }
+                    try owner.query("UPDATE forecourt.notifications SET status = 'sent'")
+                    try owner.query(
+                        """
+                        INSERT INTO forecourt.notifications (dealer_group_id, id, order_id, kind, channel, revision, next_attempt_at)
+                        SELECT \(group), gen_random_uuid(), \(order), 'delay', 'sms', r, now() + interval '1 hour' + r * interval '1 second'
+                        FROM generate_series(1, 3000) r
+                        """)
+                    try owner.query(
+                        """
+                        INSERT INTO forecourt.notifications (dealer_group_id, id, order_id, kind, channel, revision, next_attempt_at)
+                        VALUES (\(group), gen_random_uuid(), \(order), 'delay', 'email', 0, now() + interval '1 minute')
+                        """)
+                    try owner.query("ANALYZE forecourt.notifications")
+                }
+                let queue = DeliveryQueue(database: world.harness.database, instance: UUID())
+                let later = try #require(try await queue.nextDue(channels: ["sms"]))
+                #expect(abs(later.timeIntervalSinceNow - 3601) < 30)
+                try await offloaded {
+                    let owner = try db.ownerConnection()
+                    defer { owner.close() }
+                    try owner.query(
+                        """
+                        INSERT INTO forecourt.notifications
+                            (dealer_group_id, id, order_id, kind, channel, revision, next_attempt_at, claimed_by, claimed_until)
+                        VALUES (\(group), gen_random_uuid(), \(order), 'delay', 'sms', 9999, now() - interval '1 minute',
+                            gen_random_uuid(), now() + interval '2 minutes')
+                        """)
+                }
+                let leaseEnd = try #require(try await queue.nextDue(channels: ["sms"]))
+                #expect(abs(leaseEnd.timeIntervalSinceNow - 120) < 30)
+                let query = DeliveryQueue.nextDueQuery(channels: ["sms"])
+                let plan = try await world.harness.database.transaction(.delivery, readOnly: true) { connection in
+                    try connection.enqueue(DeliveryQueue.claimSettings)
+                    return try connection.query(PostgresQuery(unsafeSQL: "EXPLAIN (ANALYZE, BUFFERS) " + query.sql, bindings: query.bindings))
+                        .rows.map { try $0.decode(0, as: String.self) }.joined(separator: "\n")
+                }
+                // Rows any node produced or threw away: the backlog, when the look ahead reads it.
+                let produced = plan.matches(of: /actual time=[0-9.]+\.\.[0-9.]+ rows=(\d+) loops=(\d+)/).compactMap { match in
+                    Int(match.1).flatMap { rows in Int(match.2).map { rows * $0 } }
+                }
+                let discarded = plan.matches(of: /Rows Removed by Filter: (\d+)/).compactMap { Int($0.1) }
+                #expect((produced + discarded).max() ?? 0 < 100, "\(plan)")
+            }
+        }
+
         /// The dispatcher reads and records a notification it holds by primary key, whatever the
         /// statistics say of the backlog. ANALYZE saw 3,000 sent and none pending, then 3,000 came:
         /// the planner took the partial index of pending notifications for empty, and with
